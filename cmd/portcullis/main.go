@@ -1,0 +1,131 @@
+// Command portcullis is the Portcullis MCP gateway: `portcullis serve` runs it, `portcullis
+// version` prints its version. Flags and wiring only; the gateway lives in host/.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/portcullis-mcp/portcullis/host/config"
+	"github.com/portcullis-mcp/portcullis/host/demo"
+	"github.com/portcullis-mcp/portcullis/host/gateway"
+	"github.com/portcullis-mcp/portcullis/host/record"
+	"github.com/portcullis-mcp/portcullis/host/store"
+	"github.com/portcullis-mcp/portcullis/host/upstream"
+)
+
+const usage = `Portcullis: a gateway for the Model Context Protocol.
+
+Usage:
+  portcullis serve [--config FILE] [--listen ADDR] [--data DIR]
+  portcullis bench [flags]      MCP load generator (portcullis bench --help)
+  portcullis version
+
+With no config file, serve runs the built-in demo server behind /mcp on 127.0.0.1:8080 and keeps
+its data in ./portcullis-data.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "bench":
+		return benchMain(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "portcullis", gateway.Version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "portcullis: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "YAML configuration file (default: the built-in demo)")
+	listen := fs.String("listen", "", "address to listen on, overriding the config")
+	dataDir := fs.String("data", "", "data folder, overriding the config")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "portcullis: bad --log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg := config.Default()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			fmt.Fprintf(stderr, "portcullis: %v\n", err)
+			return 1
+		}
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+
+	db, err := store.Open(cfg.DataDir, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis: %v\n", err)
+		return 1
+	}
+	defer db.Close()
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	go store.RunGC(bg, db, 5*time.Minute)
+	records := record.NewQueue(db, 8192, log)
+	defer records.Close()
+
+	gw := gateway.New(cfg, gateway.Options{Log: log, Records: records, Env: upstream.Env{Log: log, Demo: demo.Serve}})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis: listen: %v\n", err)
+		return 1
+	}
+	log.Info("portcullis listening", "addr", ln.Addr().String(), "endpoint", "http://"+ln.Addr().String()+"/mcp", "servers", len(cfg.Servers), "data", cfg.DataDir)
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(ln) }()
+	select {
+	case err := <-served:
+		log.Error("server stopped", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "deadline", cfg.ShutdownTimeout.D())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
+	defer cancel()
+	if err := gw.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return 0
+}

@@ -1,0 +1,403 @@
+// Package config reads the gateway's YAML configuration strictly: unknown keys, bad values and
+// duplicate names are errors that name the key and its line, and ${VAR} references are replaced
+// from the environment so that secrets stay out of the file.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole gateway configuration.
+type Config struct {
+	Listen             string   `yaml:"listen"`
+	DataDir            string   `yaml:"data_dir"`
+	MaxBodyBytes       int      `yaml:"max_body_bytes"`
+	NamespaceSeparator string   `yaml:"namespace_separator"`
+	AllowedOrigins     []string `yaml:"allowed_origins"`
+	ShutdownTimeout    Duration `yaml:"shutdown_timeout"`
+	SessionIdleTimeout Duration `yaml:"session_idle_timeout"`
+	MaxSessions        int      `yaml:"max_sessions"`
+	Servers            []Server `yaml:"servers"`
+
+	line map[string]int // "servers[1].name" -> line, for errors raised after decoding
+}
+
+// Server is one upstream MCP server, reached through one or more replicas.
+type Server struct {
+	Name string `yaml:"name"`
+	// A server with a single replica may give it inline; Replicas lists several.
+	Replica        `yaml:",inline"`
+	Replicas       []Replica           `yaml:"replicas"`
+	Strategy       string              `yaml:"strategy"` // round_robin, least_inflight, weighted
+	Timeout        Duration            `yaml:"timeout"`
+	ConnectTimeout Duration            `yaml:"connect_timeout"`
+	ToolTimeouts   map[string]Duration `yaml:"tool_timeouts"` // tool name glob -> timeout
+	Start          string              `yaml:"start"`         // on_demand or boot (stdio)
+	Session        string              `yaml:"session"`       // per_client or shared
+	HealthInterval Duration            `yaml:"health_interval"`
+	Retries        *int                `yaml:"retries"` // extra attempts on other replicas
+	Restart        Backoff             `yaml:"restart"`
+	Headers        map[string]string   `yaml:"headers"`
+}
+
+// Replica is one way to reach a server: a command (stdio) or a URL (Streamable HTTP or legacy SSE).
+type Replica struct {
+	Command   string            `yaml:"command"`
+	Args      []string          `yaml:"args"`
+	Env       map[string]string `yaml:"env"`
+	Dir       string            `yaml:"dir"`
+	URL       string            `yaml:"url"`
+	Transport string            `yaml:"transport"` // stdio, http, sse; inferred when empty
+	Weight    int               `yaml:"weight"`
+}
+
+// Backoff bounds how fast a dead stdio process is restarted.
+type Backoff struct {
+	Initial Duration `yaml:"initial"`
+	Max     Duration `yaml:"max"`
+}
+
+// Transports.
+const (
+	TransportStdio = "stdio"
+	TransportHTTP  = "http"
+	TransportSSE   = "sse"
+)
+
+// Duration is a time.Duration written as "30s" or "1m30s" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration (like 30s or 2m)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the duration as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Default returns the embedded default configuration: the built-in demo upstream, on loopback.
+func Default() *Config {
+	c := &Config{Servers: []Server{{Name: "demo", Replica: Replica{Transport: TransportDemo}}}}
+	c.applyDefaults()
+	return c
+}
+
+// TransportDemo is the built-in demo server, run in process.
+const TransportDemo = "demo"
+
+// Load reads and validates the file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes and validates YAML text.
+func Parse(text []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(text, &root); err != nil {
+		return nil, err
+	}
+	if len(root.Content) == 0 {
+		return nil, errors.New("empty configuration")
+	}
+	if err := expandEnv(&root); err != nil {
+		return nil, err
+	}
+	c := &Config{line: map[string]int{}}
+	recordLines(root.Content[0], "", c.line)
+	// Re-encode the expanded tree and decode it strictly: yaml.v3 checks unknown keys only in
+	// Decoder mode.
+	expanded, err := yaml.Marshal(&root)
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, remapLines(err, &root, expanded)
+	}
+	c.applyDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${VAR} in every scalar; a reference to an unset variable is an error so that
+// a missing secret is found at load, not at the first call.
+func expandEnv(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+		var missing string
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+			name := ref[2 : len(ref)-1]
+			v, ok := os.LookupEnv(name)
+			if !ok && missing == "" {
+				missing = name
+			}
+			return v
+		})
+		if missing != "" {
+			return fmt.Errorf("line %d: environment variable %s is not set", n.Line, missing)
+		}
+	}
+	for _, c := range n.Content {
+		if err := expandEnv(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordLines maps each key path ("servers[0].url") to its line in the original text.
+func recordLines(n *yaml.Node, path string, out map[string]int) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := n.Content[i].Value
+			if path != "" {
+				p = path + "." + p
+			}
+			out[p] = n.Content[i].Line
+			recordLines(n.Content[i+1], p, out)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			out[p] = c.Line
+			recordLines(c, p, out)
+		}
+	}
+}
+
+// remapLines makes decode errors speak of the user's lines: the strict pass ran on re-encoded
+// text whose line numbers differ when the file had comments or flow style.
+func remapLines(err error, root *yaml.Node, expanded []byte) error {
+	var reenc yaml.Node
+	if yaml.Unmarshal(expanded, &reenc) != nil {
+		return err
+	}
+	lines := map[int]int{}
+	var walk func(a, b *yaml.Node)
+	walk = func(a, b *yaml.Node) {
+		lines[b.Line] = a.Line
+		for i := range min(len(a.Content), len(b.Content)) {
+			walk(a.Content[i], b.Content[i])
+		}
+	}
+	walk(root, &reenc)
+	msg := regexp.MustCompile(`line (\d+)`).ReplaceAllStringFunc(err.Error(), func(s string) string {
+		var n int
+		fmt.Sscanf(s, "line %d", &n)
+		if orig, ok := lines[n]; ok {
+			return fmt.Sprintf("line %d", orig)
+		}
+		return s
+	})
+	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
+	return errors.New(strings.ReplaceAll(msg, "\n  ", "; "))
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./portcullis-data"
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 4 << 20
+	}
+	if c.NamespaceSeparator == "" {
+		c.NamespaceSeparator = "__"
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = Duration(30 * time.Second)
+	}
+	if c.SessionIdleTimeout == 0 {
+		c.SessionIdleTimeout = Duration(30 * time.Minute)
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = 10000
+	}
+	for i := range c.Servers {
+		s := &c.Servers[i]
+		if len(s.Replicas) == 0 {
+			s.Replicas = []Replica{s.Replica}
+		}
+		for j := range s.Replicas {
+			r := &s.Replicas[j]
+			if r.Transport == "" {
+				switch {
+				case r.Command != "":
+					r.Transport = TransportStdio
+				case r.URL != "":
+					r.Transport = TransportHTTP
+				}
+			}
+			if r.Weight == 0 {
+				r.Weight = 1
+			}
+		}
+		if s.Strategy == "" {
+			s.Strategy = "round_robin"
+		}
+		if s.Timeout == 0 {
+			s.Timeout = Duration(60 * time.Second)
+		}
+		if s.ConnectTimeout == 0 {
+			s.ConnectTimeout = Duration(10 * time.Second)
+		}
+		if s.Start == "" {
+			s.Start = "on_demand"
+		}
+		if s.Session == "" {
+			s.Session = "per_client"
+		}
+		if s.HealthInterval == 0 {
+			s.HealthInterval = Duration(10 * time.Second)
+		}
+		if s.Retries == nil {
+			n := len(s.Replicas) - 1
+			s.Retries = &n
+		}
+		if s.Restart.Initial == 0 {
+			s.Restart.Initial = Duration(500 * time.Millisecond)
+		}
+		if s.Restart.Max == 0 {
+			s.Restart.Max = Duration(30 * time.Second)
+		}
+	}
+}
+
+var serverName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`)
+
+func (c *Config) validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return c.errAt("listen", "%q is not host:port", c.Listen)
+	}
+	if c.MaxBodyBytes < 1024 {
+		return c.errAt("max_body_bytes", "must be at least 1024")
+	}
+	if len(c.NamespaceSeparator) > 4 || strings.ContainsAny(c.NamespaceSeparator, " /") {
+		return c.errAt("namespace_separator", "%q must be 1-4 characters without spaces or slashes", c.NamespaceSeparator)
+	}
+	if len(c.Servers) == 0 {
+		return c.errAt("servers", "at least one server is required")
+	}
+	first := map[string]int{}
+	for i, s := range c.Servers {
+		key := fmt.Sprintf("servers[%d]", i)
+		switch {
+		case s.Name == "":
+			return c.errAt(key, "name is required")
+		case !serverName.MatchString(s.Name):
+			return c.errAt(key+".name", "%q must be 1-32 letters, digits, '_', '.' or '-'", s.Name)
+		case strings.Contains(s.Name, c.NamespaceSeparator):
+			return c.errAt(key+".name", "%q contains the namespace separator %q", s.Name, c.NamespaceSeparator)
+		}
+		if j, dup := first[s.Name]; dup {
+			return c.errAt(key+".name", "duplicate server name %q (first at line %d)", s.Name, c.line[fmt.Sprintf("servers[%d].name", j)])
+		}
+		first[s.Name] = i
+		if (s.Command != "" || s.URL != "") && len(c.Servers[i].Replicas) > 1 {
+			return c.errAt(key, "give either command/url or replicas, not both")
+		}
+		for j, r := range s.Replicas {
+			rkey := key
+			if _, listed := c.line[key+".replicas"]; listed {
+				rkey = fmt.Sprintf("%s.replicas[%d]", key, j)
+			}
+			if err := c.validateReplica(rkey, r); err != nil {
+				return err
+			}
+		}
+		switch s.Strategy {
+		case "round_robin", "least_inflight", "weighted":
+		default:
+			return c.errAt(key+".strategy", "%q is not round_robin, least_inflight or weighted", s.Strategy)
+		}
+		switch s.Start {
+		case "on_demand", "boot":
+		default:
+			return c.errAt(key+".start", "%q is not on_demand or boot", s.Start)
+		}
+		switch s.Session {
+		case "per_client", "shared":
+		default:
+			return c.errAt(key+".session", "%q is not per_client or shared", s.Session)
+		}
+		if *s.Retries < 0 || *s.Retries > 10 {
+			return c.errAt(key+".retries", "must be between 0 and 10")
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateReplica(key string, r Replica) error {
+	switch r.Transport {
+	case TransportStdio:
+		if r.Command == "" {
+			return c.errAt(key, "a stdio server needs a command")
+		}
+		if r.URL != "" {
+			return c.errAt(key+".url", "a stdio server takes a command, not a url")
+		}
+	case TransportHTTP, TransportSSE:
+		if r.Command != "" {
+			return c.errAt(key+".command", "an %s server takes a url, not a command", r.Transport)
+		}
+		u, err := url.Parse(r.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c.errAt(key+".url", "%q is not an http(s) URL", r.URL)
+		}
+	case TransportDemo:
+	case "":
+		return c.errAt(key, "a server needs a command (stdio) or a url (http, sse)")
+	default:
+		return c.errAt(key+".transport", "%q is not stdio, http or sse", r.Transport)
+	}
+	if r.Weight < 0 {
+		return c.errAt(key+".weight", "must not be negative")
+	}
+	return nil
+}
+
+// errAt builds an error naming the key and, when known, its line.
+func (c *Config) errAt(key, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	for k := key; k != ""; {
+		if l, ok := c.line[k]; ok {
+			return fmt.Errorf("line %d: %s: %s", l, key, msg)
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return fmt.Errorf("%s: %s", key, msg)
+}

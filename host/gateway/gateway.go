@@ -1,0 +1,310 @@
+// Package gateway is the MCP front end: one Streamable HTTP endpoint that aggregates every
+// configured server (/mcp) and one per server (/mcp/{server}), relaying each client session to
+// upstream sessions of its own, with the flows that make MCP more than request/response:
+// progress and logging streamed back as they come, cancellation passed on, list_changed
+// notifications, and server-to-client requests relayed to the client that caused them.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/portcullis-mcp/portcullis/host/config"
+	"github.com/portcullis-mcp/portcullis/host/identity"
+	"github.com/portcullis-mcp/portcullis/host/internal/jsonrpc"
+	"github.com/portcullis-mcp/portcullis/host/pipeline"
+	"github.com/portcullis-mcp/portcullis/host/record"
+	"github.com/portcullis-mcp/portcullis/host/upstream"
+)
+
+// Version is the gateway's version, reported in serverInfo.
+var Version = "dev"
+
+// SupportedVersions are the protocol versions a client may ask for, newest first.
+var SupportedVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+
+// Options wire a gateway to the rest of the process.
+type Options struct {
+	Log     *slog.Logger
+	Auth    identity.Authenticator // identity.Open when nil
+	Records *record.Queue          // nil discards records
+	Env     upstream.Env           // for starting servers (demo server, log)
+}
+
+// Gateway serves MCP clients. Create it with New, run it with Serve.
+type Gateway struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	auth     identity.Authenticator
+	records  *record.Queue
+	pipeline pipeline.Holder
+
+	mu       sync.RWMutex
+	sessions map[string]*clientSession
+
+	server   *fasthttp.Server
+	closing  chan struct{} // closed when shutdown starts: streams end, readiness fails
+	ready    atomic.Bool
+	inflight sync.WaitGroup
+	bg       context.Context
+	stopBG   context.CancelFunc
+}
+
+// New builds a gateway for cfg. Nothing listens until Serve.
+func New(cfg *config.Config, opts Options) *Gateway {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.Auth == nil {
+		opts.Auth = identity.Open{}
+	}
+	if opts.Env.Log == nil {
+		opts.Env.Log = opts.Log
+	}
+	g := &Gateway{cfg: cfg, log: opts.Log, auth: opts.Auth, records: opts.Records,
+		sessions: map[string]*clientSession{}, closing: make(chan struct{})}
+	g.bg, g.stopBG = context.WithCancel(context.Background())
+	snap := &pipeline.Snapshot{Version: 1, Servers: map[string]*upstream.Server{}}
+	for _, sc := range cfg.Servers {
+		snap.Servers[sc.Name] = upstream.NewServer(sc, opts.Env)
+		snap.Order = append(snap.Order, sc.Name)
+	}
+	g.pipeline.Swap(snap)
+	g.server = &fasthttp.Server{
+		Handler:               g.handle,
+		Name:                  "portcullis",
+		MaxRequestBodySize:    cfg.MaxBodyBytes,
+		ReadTimeout:           60 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		CloseOnShutdown:       true,
+		ErrorHandler:          g.transportError,
+		Logger:                fasthttpLog{g.log},
+	}
+	return g
+}
+
+// Pipeline returns the holder of the current pipeline snapshot.
+func (g *Gateway) Pipeline() *pipeline.Holder { return &g.pipeline }
+
+// Serve accepts connections on ln until Shutdown. It starts servers configured to start at boot
+// and the background workers first.
+func (g *Gateway) Serve(ln net.Listener) error {
+	snap := g.pipeline.Load()
+	for _, name := range snap.Order {
+		snap.Servers[name].Start(g.bg)
+	}
+	go g.expireSessions()
+	g.ready.Store(true)
+	return g.server.Serve(ln)
+}
+
+// Shutdown stops accepting, closes SSE streams, lets calls in flight finish until ctx ends, then
+// closes every session and stops the servers' processes.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.ready.Store(false)
+	close(g.closing)
+	err := g.server.ShutdownWithContext(ctx)
+	done := make(chan struct{})
+	go func() { g.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	sessions := g.sessions
+	g.sessions = map[string]*clientSession{}
+	g.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, cs := range sessions {
+		wg.Add(1)
+		go func() { defer wg.Done(); cs.close() }()
+	}
+	wg.Wait()
+	g.stopBG()
+	snap := g.pipeline.Load()
+	for _, name := range snap.Order {
+		snap.Servers[name].Close()
+	}
+	return err
+}
+
+// expireSessions closes sessions idle for longer than the configured timeout.
+func (g *Gateway) expireSessions() {
+	idle := g.cfg.SessionIdleTimeout.D()
+	t := time.NewTicker(min(idle/4, time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-g.bg.Done():
+			return
+		case <-t.C:
+		}
+		cutoff := time.Now().Add(-idle).UnixNano()
+		var stale []*clientSession
+		g.mu.Lock()
+		for id, cs := range g.sessions {
+			if cs.lastUsed.Load() < cutoff {
+				delete(g.sessions, id)
+				stale = append(stale, cs)
+			}
+		}
+		g.mu.Unlock()
+		for _, cs := range stale {
+			g.log.Info("session expired", "session", cs.id)
+			cs.close()
+		}
+	}
+}
+
+// handle routes an HTTP request.
+func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
+	p := ctx.Path()
+	switch {
+	case string(p) == "/healthz":
+		ctx.SetStatusCode(fasthttp.StatusOK)
+		ctx.SetBodyString("ok\n")
+		return
+	case string(p) == "/readyz":
+		if g.ready.Load() {
+			ctx.SetBodyString("ready\n")
+		} else {
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			ctx.SetBodyString("shutting down\n")
+		}
+		return
+	}
+	v, ok := g.viewFor(p)
+	if !ok {
+		httpError(ctx, fasthttp.StatusNotFound, "no MCP endpoint at "+string(p)+"; use /mcp or /mcp/{server}")
+		return
+	}
+	if !g.originAllowed(ctx) {
+		httpError(ctx, fasthttp.StatusForbidden, "origin not allowed")
+		return
+	}
+	caller, err := g.auth.Authenticate(ctx.Request.Header.Peek("Authorization"))
+	if err != nil {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="portcullis"`)
+		httpError(ctx, fasthttp.StatusUnauthorized, "unauthenticated")
+		return
+	}
+	switch string(ctx.Method()) {
+	case fasthttp.MethodPost:
+		g.post(ctx, v, caller)
+	case fasthttp.MethodGet:
+		g.get(ctx, v, caller)
+	case fasthttp.MethodDelete:
+		g.delete(ctx, v, caller)
+	default:
+		ctx.Response.Header.Set("Allow", "GET, POST, DELETE")
+		httpError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
+	}
+}
+
+// viewFor maps /mcp and /mcp/{server} to what they expose.
+func (g *Gateway) viewFor(p []byte) (*view, bool) {
+	snap := g.pipeline.Load()
+	rest, ok := bytes.CutPrefix(p, []byte("/mcp"))
+	if !ok {
+		return nil, false
+	}
+	if len(rest) == 0 || string(rest) == "/" {
+		return &view{servers: snap.Order, sep: g.cfg.NamespaceSeparator}, true
+	}
+	name := string(bytes.TrimSuffix(rest[1:], []byte("/")))
+	if rest[0] != '/' || snap.Server(name) == nil {
+		return nil, false
+	}
+	return &view{single: name, servers: []string{name}}, true
+}
+
+// originAllowed rejects browser requests from other sites (DNS rebinding): a request with an
+// Origin is allowed only from a configured origin or, when none is configured, from the host it
+// was sent to or a loopback origin.
+func (g *Gateway) originAllowed(ctx *fasthttp.RequestCtx) bool {
+	origin := string(ctx.Request.Header.Peek("Origin"))
+	if origin == "" {
+		return true
+	}
+	if len(g.cfg.AllowedOrigins) > 0 {
+		return slices.Contains(g.cfg.AllowedOrigins, origin) || slices.Contains(g.cfg.AllowedOrigins, "*")
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, string(ctx.Host())) {
+		return true
+	}
+	switch u.Hostname() {
+	case "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
+}
+
+// session finds the client's session and checks it belongs to the caller and the endpoint. A
+// session presented by another caller is treated as unknown: its existence is not confirmed.
+func (g *Gateway) session(ctx *fasthttp.RequestCtx, v *view, caller identity.Principal) (*clientSession, bool) {
+	id := ctx.Request.Header.Peek("Mcp-Session-Id")
+	if len(id) == 0 {
+		httpError(ctx, fasthttp.StatusBadRequest, "missing Mcp-Session-Id header: send initialize first")
+		return nil, false
+	}
+	g.mu.RLock()
+	cs := g.sessions[string(id)]
+	g.mu.RUnlock()
+	if cs == nil || cs.caller.Key != caller.Key || cs.view.single != v.single {
+		httpError(ctx, fasthttp.StatusNotFound, "session not found")
+		return nil, false
+	}
+	cs.touch()
+	return cs, true
+}
+
+func (g *Gateway) delete(ctx *fasthttp.RequestCtx, v *view, caller identity.Principal) {
+	cs, ok := g.session(ctx, v, caller)
+	if !ok {
+		return
+	}
+	g.mu.Lock()
+	delete(g.sessions, cs.id)
+	g.mu.Unlock()
+	cs.close()
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// transportError answers requests fasthttp could not read: oversized bodies get 413.
+func (g *Gateway) transportError(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		httpError(ctx, fasthttp.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", g.cfg.MaxBodyBytes))
+		return
+	}
+	httpError(ctx, fasthttp.StatusBadRequest, "bad request")
+}
+
+// httpError writes an error that is not tied to a JSON-RPC request, as a JSON-RPC error with a
+// null id so that MCP clients can show it.
+func httpError(ctx *fasthttp.RequestCtx, status int, msg string) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(jsonrpc.AppendError(nil, nil, jsonrpc.CodeInvalidRequest, msg))
+}
+
+type fasthttpLog struct{ l *slog.Logger }
+
+func (f fasthttpLog) Printf(format string, args ...any) { f.l.Debug(fmt.Sprintf(format, args...)) }

@@ -1,0 +1,403 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/portcullis-mcp/portcullis/host/internal/sse"
+)
+
+// HTTPSpec says how to reach an HTTP server (Streamable HTTP or legacy SSE).
+type HTTPSpec struct {
+	Server  string
+	URL     string
+	Headers map[string]string // configured headers, e.g. the upstream's own Authorization
+	Client  *http.Client      // shared per replica so connections are pooled
+	Log     *slog.Logger
+}
+
+// NewHTTPClient returns a client tuned for many concurrent calls to one host.
+func NewHTTPClient(connectTimeout time.Duration) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:               nil, // a gateway must not leak calls through an ambient proxy
+		DialContext:         (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   false,
+	}}
+}
+
+// streamable is the client side of the Streamable HTTP transport (2025-03-26 and later).
+type streamable struct {
+	closer
+	spec    HTTPSpec
+	inbox   Inbox
+	ctx     context.Context // cancelled by Close: ends streams still being read
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	session string // Mcp-Session-Id from the initialize response
+	version string // negotiated protocol version
+	once    sync.Once
+	streams sync.WaitGroup
+}
+
+// DialStreamable returns a transport that POSTs each frame to spec.URL.
+func DialStreamable(spec HTTPSpec, inbox Inbox) Transport {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &streamable{closer: newCloser(), spec: spec, inbox: inbox, ctx: ctx, cancel: cancel}
+}
+
+func (t *streamable) setProtocolVersion(v string) {
+	t.mu.Lock()
+	t.version = v
+	t.mu.Unlock()
+}
+
+func (t *streamable) headers(h http.Header) {
+	for k, v := range t.spec.Headers {
+		h.Set(k, v)
+	}
+	t.mu.Lock()
+	if t.session != "" {
+		h.Set("Mcp-Session-Id", t.session)
+	}
+	if t.version != "" {
+		h.Set("Mcp-Protocol-Version", t.version)
+	}
+	t.mu.Unlock()
+}
+
+func (t *streamable) Send(ctx context.Context, frame []byte, id int64) error {
+	select {
+	case <-t.done:
+		return unavailable("%v", t.Err())
+	default:
+	}
+	// A request's response may stream for as long as the call runs; it ends with the call's
+	// context or when the transport closes.
+	rctx, stop := mergeCancel(ctx, t.ctx)
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, t.spec.URL, bytes.NewReader(frame))
+	if err != nil {
+		stop()
+		return unavailable("%v", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	t.headers(req.Header)
+	resp, err := t.spec.Client.Do(req)
+	if err != nil {
+		stop()
+		return classifyHTTPError(err)
+	}
+	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" {
+		t.mu.Lock()
+		if t.session == "" {
+			t.session = sid
+		}
+		t.mu.Unlock()
+	}
+	if resp.StatusCode == http.StatusNotFound && t.hasSession() {
+		// The server forgot our session: this transport is finished, the caller redials.
+		drain(resp)
+		stop()
+		t.end(fmt.Errorf("%w: session expired (404)", ErrClosed))
+		return fmt.Errorf("%w: session expired (404)", ErrClosed)
+	}
+	if resp.StatusCode == http.StatusAccepted {
+		drain(resp)
+		stop()
+		return nil
+	}
+	if resp.StatusCode/100 != 2 {
+		msg := readSnippet(resp)
+		stop()
+		err := fmt.Errorf("%w: HTTP %d: %s", ErrProtocol, resp.StatusCode, msg)
+		if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusBadGateway {
+			err = unavailable("HTTP %d: %s", resp.StatusCode, msg)
+		}
+		return err
+	}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	switch ct {
+	case "text/event-stream":
+		t.streams.Add(1)
+		go func() {
+			defer t.streams.Done()
+			defer stop()
+			t.readStream(resp.Body, id)
+		}()
+		return nil
+	case "application/json":
+		defer stop()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxFrame+1))
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("%w: reading response: %v", ErrClosed, err)
+		}
+		if len(body) > maxFrame {
+			return fmt.Errorf("%w: response over %d bytes", ErrProtocol, maxFrame)
+		}
+		if len(bytes.TrimSpace(body)) > 0 {
+			t.inbox(body, id)
+		}
+		return nil
+	default:
+		msg := readSnippet(resp)
+		stop()
+		return fmt.Errorf("%w: unexpected content type %q: %s", ErrProtocol, ct, msg)
+	}
+}
+
+func (t *streamable) hasSession() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.session != ""
+}
+
+func (t *streamable) readStream(body io.ReadCloser, related int64) {
+	defer body.Close()
+	r := sse.NewReader(body, maxFrame)
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			return
+		}
+		if ev.Name == "message" && len(ev.Data) > 0 {
+			t.inbox(ev.Data, related)
+		}
+	}
+}
+
+// startSession opens the standalone GET stream for server-initiated messages. Servers that do not
+// offer one answer 405, which is fine.
+func (t *streamable) startSession() {
+	t.streams.Add(1)
+	go func() {
+		defer t.streams.Done()
+		backoff := 250 * time.Millisecond
+		for t.ctx.Err() == nil {
+			req, _ := http.NewRequestWithContext(t.ctx, http.MethodGet, t.spec.URL, nil)
+			req.Header.Set("Accept", "text/event-stream")
+			t.headers(req.Header)
+			resp, err := t.spec.Client.Do(req)
+			if err == nil && resp.StatusCode == http.StatusOK {
+				backoff = 250 * time.Millisecond
+				t.readStream(resp.Body, 0)
+			} else if err == nil {
+				drain(resp)
+				if resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotFound {
+					return
+				}
+			}
+			select {
+			case <-t.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 10*time.Second)
+		}
+	}()
+}
+
+func (t *streamable) Close() error {
+	t.once.Do(func() {
+		t.mu.Lock()
+		sid := t.session
+		t.mu.Unlock()
+		if sid != "" {
+			// Tell the server the session is over; a server that does not care answers 405.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, t.spec.URL, nil)
+			t.headers(req.Header)
+			if resp, err := t.spec.Client.Do(req); err == nil {
+				drain(resp)
+			}
+			cancel()
+		}
+		t.cancel()
+		t.streams.Wait()
+		t.end(fmt.Errorf("%w: closed by gateway", ErrClosed))
+	})
+	return nil
+}
+
+// end closes Done once, whichever of Close or a 404 comes first.
+func (t *streamable) end(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	select {
+	case <-t.done:
+	default:
+		t.finish(err)
+	}
+}
+
+// sseTransport is the client side of the 2024-11-05 HTTP+SSE transport: one GET stream carries
+// every server message, and frames are POSTed to the endpoint the stream announces.
+type sseTransport struct {
+	closer
+	spec     HTTPSpec
+	endpoint string
+	cancel   context.CancelFunc
+	once     sync.Once
+}
+
+// DialSSE opens the event stream and waits for its endpoint event.
+func DialSSE(ctx context.Context, spec HTTPSpec, inbox Inbox) (Transport, error) {
+	sctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(sctx, http.MethodGet, spec.URL, nil)
+	if err != nil {
+		cancel()
+		return nil, unavailable("%v", err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	for k, v := range spec.Headers {
+		req.Header.Set(k, v)
+	}
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := spec.Client.Do(req)
+		got <- result{resp, err}
+	}()
+	var resp *http.Response
+	select {
+	case r := <-got:
+		if r.err != nil {
+			cancel()
+			return nil, classifyHTTPError(r.err)
+		}
+		resp = r.resp
+	case <-ctx.Done():
+		cancel()
+		return nil, unavailable("connect: %v", ctx.Err())
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg := readSnippet(resp)
+		cancel()
+		return nil, unavailable("GET %s: HTTP %d: %s", spec.URL, resp.StatusCode, msg)
+	}
+	r := sse.NewReader(resp.Body, maxFrame)
+	endpoint := make(chan string, 1)
+	t := &sseTransport{closer: newCloser(), spec: spec, cancel: cancel}
+	go func() {
+		defer resp.Body.Close()
+		for {
+			ev, err := r.Next()
+			if err != nil {
+				t.finish(fmt.Errorf("%w: event stream ended: %v", ErrClosed, err))
+				return
+			}
+			switch ev.Name {
+			case "endpoint":
+				select {
+				case endpoint <- string(ev.Data):
+				default:
+				}
+			case "message":
+				inbox(ev.Data, 0)
+			}
+		}
+	}()
+	select {
+	case ep := <-endpoint:
+		base, _ := url.Parse(spec.URL)
+		ref, err := url.Parse(ep)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("%w: bad endpoint %q", ErrProtocol, ep)
+		}
+		u := base.ResolveReference(ref)
+		if u.Host != base.Host {
+			// A stream must not redirect our frames (and configured credentials) to another host.
+			cancel()
+			return nil, fmt.Errorf("%w: endpoint %q is on another host", ErrProtocol, ep)
+		}
+		t.endpoint = u.String()
+		return t, nil
+	case <-t.done:
+		return nil, unavailable("%v", t.err)
+	case <-ctx.Done():
+		cancel()
+		return nil, unavailable("waiting for endpoint event: %v", ctx.Err())
+	}
+}
+
+func (t *sseTransport) Send(ctx context.Context, frame []byte, _ int64) error {
+	select {
+	case <-t.done:
+		return unavailable("%v", t.Err())
+	default:
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.endpoint, bytes.NewReader(frame))
+	if err != nil {
+		return unavailable("%v", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range t.spec.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := t.spec.Client.Do(req)
+	if err != nil {
+		return classifyHTTPError(err)
+	}
+	if resp.StatusCode/100 != 2 {
+		msg := readSnippet(resp)
+		return fmt.Errorf("%w: HTTP %d: %s", ErrProtocol, resp.StatusCode, msg)
+	}
+	drain(resp)
+	return nil
+}
+
+func (t *sseTransport) Close() error {
+	t.once.Do(t.cancel)
+	<-t.done
+	return nil
+}
+
+// classifyHTTPError separates "never reached the server" (safe to retry elsewhere) from failures
+// after the request may have been read.
+func classifyHTTPError(err error) error {
+	var op *net.OpError
+	if errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &op) && op.Op == "dial") {
+		return unavailable("%v", err)
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return unavailable("%v", err)
+	}
+	return fmt.Errorf("%w: %v", ErrClosed, err)
+}
+
+func drain(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+func readSnippet(resp *http.Response) string {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	resp.Body.Close()
+	return string(bytes.TrimSpace(b))
+}
+
+// mergeCancel returns a context that ends when either parent ends.
+func mergeCancel(a, b context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(a)
+	stop := context.AfterFunc(b, cancel)
+	return ctx, func() { stop(); cancel() }
+}
