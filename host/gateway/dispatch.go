@@ -288,6 +288,10 @@ func (g *Gateway) callFailed(parent, callCtx context.Context, srv *upstream.Serv
 
 // upstreamSession returns the client session's session with srv, opening it when needed.
 func (g *Gateway) upstreamSession(ctx context.Context, cs *clientSession, srv *upstream.Server, tried map[int]bool) (*upstream.Session, error) {
+	if srv.Config.Session == "shared" {
+		// Shared sessions belong to replicas, so each call can go to another replica.
+		return srv.Open(ctx, upstream.Options{Handler: g.sharedHandler}, tried)
+	}
 	slot := cs.slot(srv.Name)
 	slot.mu.Lock()
 	defer slot.mu.Unlock()
@@ -296,9 +300,6 @@ func (g *Gateway) upstreamSession(ctx context.Context, cs *clientSession, srv *u
 	}
 	opts := upstream.Options{ClientInfo: cs.info, ClientCapabilities: cs.caps,
 		Handler: func(s *upstream.Session, f []byte, e *jsonrpc.Envelope) { g.unsolicited(cs, s, f, e) }}
-	if srv.Config.Session == "shared" {
-		opts.Handler = g.sharedHandler
-	}
 	sess, err := srv.Open(ctx, opts, tried)
 	if err != nil {
 		return nil, err

@@ -55,9 +55,11 @@ type Gateway struct {
 	sessions map[string]*clientSession
 
 	server   *fasthttp.Server
-	closing  chan struct{} // closed when shutdown starts: streams end, readiness fails
-	ready    atomic.Bool
-	inflight sync.WaitGroup
+	draining atomic.Bool   // shutdown started: new requests get 503, readiness fails
+	closing  chan struct{} // closed once calls in flight are done: standalone streams end
+	calls    tracker
+	streams  tracker
+	shutdown sync.Once
 	bg       context.Context
 	stopBG   context.CancelFunc
 }
@@ -108,38 +110,81 @@ func (g *Gateway) Serve(ln net.Listener) error {
 		snap.Servers[name].Start(g.bg)
 	}
 	go g.expireSessions()
-	g.ready.Store(true)
 	return g.server.Serve(ln)
 }
 
-// Shutdown stops accepting, closes SSE streams, lets calls in flight finish until ctx ends, then
-// closes every session and stops the servers' processes.
+// Shutdown stops accepting connections, lets calls in flight finish until ctx ends, then closes
+// the standalone SSE streams, every session and the servers' processes. Calls first, streams
+// second: clients keep their stream while their last calls complete. It is safe to call twice.
 func (g *Gateway) Shutdown(ctx context.Context) error {
-	g.ready.Store(false)
-	close(g.closing)
-	err := g.server.ShutdownWithContext(ctx)
-	done := make(chan struct{})
-	go func() { g.inflight.Wait(); close(done) }()
+	var err error
+	g.shutdown.Do(func() {
+		g.draining.Store(true)
+		stopped := make(chan error, 1)
+		go func() { stopped <- g.server.ShutdownWithContext(ctx) }()
+		g.calls.wait(ctx)
+		close(g.closing)
+		g.streams.wait(ctx)
+		err = <-stopped
+		g.mu.Lock()
+		sessions := g.sessions
+		g.sessions = map[string]*clientSession{}
+		g.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, cs := range sessions {
+			wg.Add(1)
+			go func() { defer wg.Done(); cs.close() }()
+		}
+		wg.Wait()
+		g.stopBG()
+		snap := g.pipeline.Load()
+		for _, name := range snap.Order {
+			snap.Servers[name].Close()
+		}
+	})
+	return err
+}
+
+// tracker counts work in flight. Unlike a WaitGroup it may be waited on while work still
+// starts, which is what a draining server sees.
+type tracker struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to zero; nil while n > 0
+}
+
+func (t *tracker) add() {
+	t.mu.Lock()
+	t.n++
+	t.mu.Unlock()
+}
+
+func (t *tracker) done() {
+	t.mu.Lock()
+	t.n--
+	if t.n == 0 && t.idle != nil {
+		close(t.idle)
+		t.idle = nil
+	}
+	t.mu.Unlock()
+}
+
+// wait returns when nothing is in flight or ctx ends.
+func (t *tracker) wait(ctx context.Context) {
+	t.mu.Lock()
+	if t.n == 0 {
+		t.mu.Unlock()
+		return
+	}
+	if t.idle == nil {
+		t.idle = make(chan struct{})
+	}
+	idle := t.idle
+	t.mu.Unlock()
 	select {
-	case <-done:
+	case <-idle:
 	case <-ctx.Done():
 	}
-	g.mu.Lock()
-	sessions := g.sessions
-	g.sessions = map[string]*clientSession{}
-	g.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, cs := range sessions {
-		wg.Add(1)
-		go func() { defer wg.Done(); cs.close() }()
-	}
-	wg.Wait()
-	g.stopBG()
-	snap := g.pipeline.Load()
-	for _, name := range snap.Order {
-		snap.Servers[name].Close()
-	}
-	return err
 }
 
 // expireSessions closes sessions idle for longer than the configured timeout.
@@ -179,7 +224,7 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString("ok\n")
 		return
 	case string(p) == "/readyz":
-		if g.ready.Load() {
+		if !g.draining.Load() {
 			ctx.SetBodyString("ready\n")
 		} else {
 			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)

@@ -16,12 +16,10 @@ import (
 
 // post handles one JSON-RPC message from a client.
 func (g *Gateway) post(ctx *fasthttp.RequestCtx, v *view, caller identity.Principal) {
-	select {
-	case <-g.closing:
+	if g.draining.Load() {
 		ctx.Response.Header.Set("Retry-After", "1")
 		httpError(ctx, fasthttp.StatusServiceUnavailable, "gateway is shutting down")
 		return
-	default:
 	}
 	// The call may outlive this handler (its response streams after the handler returns), and
 	// fasthttp reuses the request buffer: keep a copy.
@@ -147,9 +145,8 @@ func (g *Gateway) request(ctx *fasthttp.RequestCtx, cs *clientSession, frame []b
 	cs.inflight[id] = cancel
 	cs.mu.Unlock()
 	tp := string(ctx.Request.Header.Peek("traceparent"))
-	g.inflight.Add(1)
+	g.calls.add()
 	go func() {
-		defer g.inflight.Done()
 		defer func() {
 			cs.mu.Lock()
 			delete(cs.inflight, id)
@@ -158,7 +155,9 @@ func (g *Gateway) request(ctx *fasthttp.RequestCtx, cs *clientSession, frame []b
 		}()
 		x.finish(g.dispatch(callCtx, cs, frame, &env, x, tp))
 	}()
-	x.respond(ctx, cancel)
+	// The call counts as in flight until its response is handed to the client, so that shutdown
+	// closes streams only after answers have gone out.
+	x.respond(ctx, cancel, g.calls.done)
 }
 
 // clientNotification handles notifications from the client.

@@ -62,15 +62,18 @@ func (x *exchange) take() (queue [][]byte, final []byte, done bool) {
 // respond waits for the first thing to send. A lone response goes back as JSON; anything else
 // turns the response into an SSE stream that ends with the response. A client that goes away
 // mid-stream cancels the call.
-func (x *exchange) respond(ctx *fasthttp.RequestCtx, cancel context.CancelFunc) {
+// sent is called once the response has been handed over.
+func (x *exchange) respond(ctx *fasthttp.RequestCtx, cancel context.CancelFunc, sent func()) {
 	<-x.signal
 	queue, final, done := x.take()
 	if done && len(queue) == 0 {
 		writeJSON(ctx, final)
+		sent()
 		return
 	}
 	startSSE(ctx)
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer sent()
 		var buf []byte
 		for {
 			buf = buf[:0]
@@ -118,9 +121,9 @@ func (g *Gateway) get(ctx *fasthttp.RequestCtx, v *view, caller identity.Princip
 		return
 	}
 	startSSE(ctx)
-	g.inflight.Add(1)
+	g.streams.add()
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer g.inflight.Done()
+		defer g.streams.done()
 		defer cs.out.detach()
 		// An empty comment first: clients see the stream is open before anything happens.
 		if _, err := w.WriteString(": stream open\n\n"); err != nil || w.Flush() != nil {
@@ -150,6 +153,7 @@ func (g *Gateway) get(ctx *fasthttp.RequestCtx, v *view, caller identity.Princip
 				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
 					return
 				}
+				cs.touch() // a session with a live stream is not idle
 			}
 		}
 	})

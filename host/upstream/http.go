@@ -10,12 +10,14 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/portcullis-mcp/portcullis/host/internal/sse"
+	"github.com/portcullis-mcp/portcullis/host/telemetry"
 )
 
 // HTTPSpec says how to reach an HTTP server (Streamable HTTP or legacy SSE).
@@ -85,20 +87,55 @@ func (t *streamable) Send(ctx context.Context, frame []byte, id int64) error {
 		return unavailable("%v", t.Err())
 	default:
 	}
-	// A request's response may stream for as long as the call runs; it ends with the call's
-	// context or when the transport closes.
+	if id == 0 {
+		// Notifications and responses are answered with 202 at once.
+		return t.post(ctx, frame, 0, nil)
+	}
+	// A request's answer may take as long as the call runs. Send returns once the request is
+	// written, so the caller can cancel it; the answer arrives through the inbox.
+	wrote := make(chan struct{})
+	var once sync.Once
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { once.Do(func() { close(wrote) }) }}
+	errc := make(chan error, 1)
+	go func() {
+		err := t.post(httptrace.WithClientTrace(ctx, trace), frame, id, wrote)
+		select {
+		case <-wrote:
+			if err != nil {
+				t.inbox.Fail(id, err)
+			}
+		default:
+			errc <- err
+		}
+	}()
+	select {
+	case <-wrote:
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// post sends one frame and delivers what comes back. For a request, it returns when the answer
+// has been read (a JSON body, or the whole SSE stream).
+func (t *streamable) post(ctx context.Context, frame []byte, id int64, wrote chan struct{}) error {
 	rctx, stop := mergeCancel(ctx, t.ctx)
+	defer stop()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, t.spec.URL, bytes.NewReader(frame))
 	if err != nil {
-		stop()
 		return unavailable("%v", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	t.headers(req.Header)
+	if tp := telemetry.Traceparent(ctx); tp != "" {
+		req.Header.Set("traceparent", tp)
+	}
 	resp, err := t.spec.Client.Do(req)
 	if err != nil {
-		stop()
+		if wrote != nil && isClosed(wrote) {
+			return fmt.Errorf("%w: %v", ErrClosed, err)
+		}
 		return classifyHTTPError(err)
 	}
 	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" {
@@ -108,39 +145,33 @@ func (t *streamable) Send(ctx context.Context, frame []byte, id int64) error {
 		}
 		t.mu.Unlock()
 	}
-	if resp.StatusCode == http.StatusNotFound && t.hasSession() {
-		// The server forgot our session: this transport is finished, the caller redials.
+	switch {
+	case resp.StatusCode == http.StatusNotFound && t.hasSession():
+		// The server forgot our session: this transport is finished, the caller reopens.
 		drain(resp)
-		stop()
-		t.end(fmt.Errorf("%w: session expired (404)", ErrClosed))
-		return fmt.Errorf("%w: session expired (404)", ErrClosed)
-	}
-	if resp.StatusCode == http.StatusAccepted {
-		drain(resp)
-		stop()
-		return nil
-	}
-	if resp.StatusCode/100 != 2 {
-		msg := readSnippet(resp)
-		stop()
-		err := fmt.Errorf("%w: HTTP %d: %s", ErrProtocol, resp.StatusCode, msg)
-		if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusBadGateway {
-			err = unavailable("HTTP %d: %s", resp.StatusCode, msg)
-		}
+		err := fmt.Errorf("%w: session expired (404)", ErrClosed)
+		t.end(err)
 		return err
+	case resp.StatusCode == http.StatusAccepted:
+		drain(resp)
+		return nil
+	case resp.StatusCode/100 != 2:
+		msg := readSnippet(resp)
+		if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusBadGateway {
+			return unavailable("HTTP %d: %s", resp.StatusCode, msg)
+		}
+		return fmt.Errorf("%w: HTTP %d: %s", ErrProtocol, resp.StatusCode, msg)
 	}
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch ct {
 	case "text/event-stream":
-		t.streams.Add(1)
-		go func() {
-			defer t.streams.Done()
-			defer stop()
-			t.readStream(resp.Body, id)
-		}()
+		t.readStream(resp.Body, id)
+		if id != 0 {
+			// A stream that ends without the answer loses it.
+			return fmt.Errorf("%w: response stream ended without an answer", ErrClosed)
+		}
 		return nil
 	case "application/json":
-		defer stop()
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxFrame+1))
 		resp.Body.Close()
 		if err != nil {
@@ -150,13 +181,21 @@ func (t *streamable) Send(ctx context.Context, frame []byte, id int64) error {
 			return fmt.Errorf("%w: response over %d bytes", ErrProtocol, maxFrame)
 		}
 		if len(bytes.TrimSpace(body)) > 0 {
-			t.inbox(body, id)
+			t.inbox.Receive(body, id)
 		}
 		return nil
 	default:
 		msg := readSnippet(resp)
-		stop()
 		return fmt.Errorf("%w: unexpected content type %q: %s", ErrProtocol, ct, msg)
+	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -175,7 +214,7 @@ func (t *streamable) readStream(body io.ReadCloser, related int64) {
 			return
 		}
 		if ev.Name == "message" && len(ev.Data) > 0 {
-			t.inbox(ev.Data, related)
+			t.inbox.Receive(ev.Data, related)
 		}
 	}
 }
@@ -310,7 +349,7 @@ func DialSSE(ctx context.Context, spec HTTPSpec, inbox Inbox) (Transport, error)
 				default:
 				}
 			case "message":
-				inbox(ev.Data, 0)
+				inbox.Receive(ev.Data, 0)
 			}
 		}
 	}()

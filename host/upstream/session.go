@@ -51,6 +51,7 @@ type call struct {
 	token    []byte // the client's progress token, restored on progress notifications
 	on       func(frame []byte)
 	response chan []byte
+	failed   error // set before response is closed without a frame
 }
 
 // Dialer starts a transport whose frames go to inbox.
@@ -70,7 +71,7 @@ func Open(ctx context.Context, server string, dial Dialer, opts Options) (*Sessi
 	if s.handler == nil {
 		s.handler = func(*Session, []byte, *jsonrpc.Envelope) {}
 	}
-	t, err := dial(ctx, s.receive)
+	t, err := dial(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -201,12 +202,17 @@ func (s *Session) roundTrip(ctx context.Context, id int64, frame []byte, c *call
 		defer s.Replica.inflight.Add(-1)
 	}
 	if err := s.t.Send(ctx, frame, id); err != nil {
-		s.forget(id)
+		if s.forget(id) && ctx.Err() != nil && !IsUnavailable(err) {
+			s.Notify(context.Background(), cancelledFrame(id, ctx.Err()))
+		}
 		return nil, err
 	}
 	select {
 	case resp, ok := <-c.response:
 		if !ok {
+			if c.failed != nil {
+				return nil, c.failed
+			}
 			return nil, s.Err()
 		}
 		return resp, nil
@@ -239,8 +245,20 @@ func (s *Session) Notify(ctx context.Context, frame []byte) error {
 	return s.t.Send(ctx, frame, 0)
 }
 
-// receive is the transport's inbox.
-func (s *Session) receive(frame []byte, related int64) {
+// Fail implements Inbox: the transport lost the answer to request id.
+func (s *Session) Fail(id int64, err error) {
+	s.mu.Lock()
+	c, ok := s.pending[id]
+	delete(s.pending, id)
+	s.mu.Unlock()
+	if ok {
+		c.failed = err
+		close(c.response)
+	}
+}
+
+// Receive implements Inbox.
+func (s *Session) Receive(frame []byte, related int64) {
 	var env jsonrpc.Envelope
 	if err := jsonrpc.Decode(frame, &env); err != nil {
 		s.protocolError(frame, err)

@@ -10,10 +10,15 @@ import (
 	"fmt"
 )
 
-// Inbox receives every frame a transport reads from its server. related is the upstream request
-// id whose HTTP response stream carried the frame, or 0 when the transport cannot tell (stdio, the
-// standalone GET stream, legacy SSE). The frame is only valid during the call.
-type Inbox func(frame []byte, related int64)
+// Inbox receives what a transport reads from its server.
+type Inbox interface {
+	// Receive takes one frame. related is the upstream request id whose HTTP response stream
+	// carried it, or 0 when the transport cannot tell (stdio, the standalone GET stream, legacy
+	// SSE). The frame is only valid during the call.
+	Receive(frame []byte, related int64)
+	// Fail ends the request with upstream id id: its frame was sent, but its answer will not come.
+	Fail(id int64, err error)
+}
 
 // Transport moves frames to one server. Implementations are safe for concurrent use.
 type Transport interface {
