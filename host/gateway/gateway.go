@@ -50,6 +50,7 @@ type Gateway struct {
 	auth     identity.Authenticator
 	records  *record.Queue
 	pipeline pipeline.Holder
+	views    atomic.Pointer[views]
 
 	mu       sync.RWMutex
 	sessions map[string]*clientSession
@@ -84,6 +85,7 @@ func New(cfg *config.Config, opts Options) *Gateway {
 		snap.Order = append(snap.Order, sc.Name)
 	}
 	g.pipeline.Swap(snap)
+	g.views.Store(newViews(snap.Order, cfg.NamespaceSeparator))
 	g.server = &fasthttp.Server{
 		Handler:               g.handle,
 		Name:                  "portcullis",
@@ -262,19 +264,33 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 
 // viewFor maps /mcp and /mcp/{server} to what they expose.
 func (g *Gateway) viewFor(p []byte) (*view, bool) {
-	snap := g.pipeline.Load()
+	vs := g.views.Load()
 	rest, ok := bytes.CutPrefix(p, []byte("/mcp"))
 	if !ok {
 		return nil, false
 	}
 	if len(rest) == 0 || string(rest) == "/" {
-		return &view{servers: snap.Order, sep: g.cfg.NamespaceSeparator}, true
+		return vs.aggregate, true
 	}
-	name := string(bytes.TrimSuffix(rest[1:], []byte("/")))
-	if rest[0] != '/' || snap.Server(name) == nil {
+	if rest[0] != '/' {
 		return nil, false
 	}
-	return &view{single: name, servers: []string{name}}, true
+	v, ok := vs.single[string(bytes.TrimSuffix(rest[1:], []byte("/")))]
+	return v, ok
+}
+
+// views are the endpoints of one pipeline snapshot, built once rather than per request.
+type views struct {
+	aggregate *view
+	single    map[string]*view
+}
+
+func newViews(order []string, sep string) *views {
+	vs := &views{aggregate: &view{servers: order, sep: sep}, single: map[string]*view{}}
+	for _, name := range order {
+		vs.single[name] = &view{single: name, servers: []string{name}}
+	}
+	return vs
 }
 
 // originAllowed rejects browser requests from other sites (DNS rebinding): a request with an

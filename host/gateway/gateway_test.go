@@ -437,3 +437,32 @@ func waitFor(t *testing.T, d time.Duration, ok func() bool, msg string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A call that dies mid-way may have had an effect, so it is retried on another replica only when
+// the tool is annotated read-only or idempotent.
+func TestGateway_RetriesOnlySafeToolsAfterMidCallFailure(t *testing.T) {
+	base, _ := startGateway(t, fmt.Sprintf(`
+servers:
+  - name: pool
+    restart: {initial: 1ms, max: 1ms}
+    replicas:
+      - command: %[1]s
+        args: ["-test.run=^$"]
+        env: {PORTCULLIS_FAKE_SERVER: crash}
+      - command: %[1]s
+        args: ["-test.run=^$"]
+        env: {PORTCULLIS_FAKE_SERVER: ok}
+`, os.Args[0]))
+	a := connect(t, base+"/mcp", nil)
+	toolNames(t, a) // opens a session on the crashing replica and learns the annotations
+	if got := callText(t, a, "pool__lookup", nil); !strings.HasPrefix(got, "pid ") {
+		t.Fatalf("read-only tool was not retried on the healthy replica: %q", got)
+	}
+	time.Sleep(5 * time.Millisecond) // the crashed replica's 1ms ejection ends
+	b := connect(t, base+"/mcp", nil)
+	toolNames(t, b) // round robin puts this session on the crashing replica again
+	_, err := b.CallTool(context.Background(), &mcp.CallToolParams{Name: "pool__work"})
+	if err == nil || !strings.Contains(err.Error(), "upstream pool failed during the call") {
+		t.Fatalf("a tool that may have had an effect was retried or misreported: %v", err)
+	}
+}

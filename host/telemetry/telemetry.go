@@ -5,6 +5,7 @@ package telemetry
 
 import (
 	"context"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -22,11 +23,20 @@ const (
 	Agent      = attribute.Key("portcullis.agent")
 )
 
-var propagator = propagation.TraceContext{}
+var (
+	propagator = propagation.TraceContext{}
+	tracer     = otel.Tracer("portcullis")
+	serverKind = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+	recording  atomic.Bool
+)
+
+// Enable makes Start record spans through the global tracer provider; call it after installing
+// an exporting provider with otel.SetTracerProvider. Until then Start only carries the caller's
+// trace context on to upstreams, which costs no allocation when there is none.
+func Enable() { recording.Store(true) }
 
 // Start begins the span of one request. header and meta are the traceparent values from the HTTP
-// header and from params._meta (either may be empty); the header wins when both are present. The
-// global tracer provider decides where spans go; without one configured they cost next to nothing.
+// header and from params._meta (either may be empty); the header wins when both are present.
 func Start(ctx context.Context, method string, header, meta string) (context.Context, trace.Span) {
 	tp := header
 	if tp == "" {
@@ -36,7 +46,10 @@ func Start(ctx context.Context, method string, header, meta string) (context.Con
 		c := carrier(tp)
 		ctx = propagator.Extract(ctx, &c)
 	}
-	return otel.Tracer("portcullis").Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer))
+	if !recording.Load() {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	return tracer.Start(ctx, method, serverKind...)
 }
 
 // Traceparent returns the W3C traceparent of the span in ctx, to pass on to an upstream.
