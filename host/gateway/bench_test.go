@@ -12,7 +12,7 @@ import (
 
 	"github.com/portcullis-mcp/portcullis/host/config"
 	"github.com/portcullis-mcp/portcullis/host/demo"
-	"github.com/portcullis-mcp/portcullis/host/internal/jsonrpc"
+	"github.com/portcullis-mcp/portcullis/host/jsonrpc"
 	"github.com/portcullis-mcp/portcullis/host/upstream"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/portcullis-mcp/portcullis/host/internal/jsonrpc"
+	"github.com/portcullis-mcp/portcullis/host/jsonrpc"
 	"github.com/portcullis-mcp/portcullis/host/pipeline"
 	"github.com/portcullis-mcp/portcullis/host/record"
 	"github.com/portcullis-mcp/portcullis/host/telemetry"

@@ -23,7 +23,7 @@ import (
 
 	"github.com/portcullis-mcp/portcullis/host/config"
 	"github.com/portcullis-mcp/portcullis/host/identity"
-	"github.com/portcullis-mcp/portcullis/host/internal/jsonrpc"
+	"github.com/portcullis-mcp/portcullis/host/jsonrpc"
 	"github.com/portcullis-mcp/portcullis/host/pipeline"
 	"github.com/portcullis-mcp/portcullis/host/record"
 	"github.com/portcullis-mcp/portcullis/host/upstream"

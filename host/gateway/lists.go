@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/portcullis-mcp/portcullis/host/internal/jsonrpc"
+	"github.com/portcullis-mcp/portcullis/host/jsonrpc"
 	"github.com/portcullis-mcp/portcullis/host/upstream"
 )
 

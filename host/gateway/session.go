@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/portcullis-mcp/portcullis/host/identity"
-	"github.com/portcullis-mcp/portcullis/host/internal/jsonrpc"
+	"github.com/portcullis-mcp/portcullis/host/jsonrpc"
 	"github.com/portcullis-mcp/portcullis/host/upstream"
 )
 

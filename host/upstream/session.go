@@ -10,7 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/portcullis-mcp/portcullis/host/internal/jsonrpc"
+	"github.com/portcullis-mcp/portcullis/host/jsonrpc"
 )
 
 // ProtocolVersion is what the gateway asks upstream servers for. Frames are relayed mostly as
