@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"slices"
@@ -464,5 +466,36 @@ servers:
 	_, err := b.CallTool(context.Background(), &mcp.CallToolParams{Name: "pool__work"})
 	if err == nil || !strings.Contains(err.Error(), "upstream pool failed during the call") {
 		t.Fatalf("a tool that may have had an effect was retried or misreported: %v", err)
+	}
+}
+
+// The client's credential is for the gateway only; an upstream gets what its config says.
+func TestGateway_NoTokenPassthrough(t *testing.T) {
+	t.Setenv("UPSTREAM_TOKEN", "upstream-secret")
+	var mu sync.Mutex
+	var seen []string
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return upstreamServer("u") }, nil)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close) // after the gateway's cleanup, which closes the upstream session
+	base, _ := startGateway(t, fmt.Sprintf("servers:\n  - name: u\n    url: %s\n    headers: {Authorization: \"Bearer ${UPSTREAM_TOKEN}\"}\n", ts.URL))
+	id := rawSession(t, base+"/mcp", "Authorization", "Bearer client-secret")
+	code, body := rawPost(t, base+"/mcp", id, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"u__whoami"}}`, "Authorization", "Bearer client-secret")
+	if code != 200 || !strings.Contains(body, `"text":"u"`) {
+		t.Fatalf("call: %d %s", code, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) == 0 {
+		t.Fatal("upstream saw no request")
+	}
+	for _, a := range seen {
+		if a != "Bearer upstream-secret" {
+			t.Fatalf("upstream saw Authorization %q", a)
+		}
 	}
 }
