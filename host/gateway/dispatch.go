@@ -42,7 +42,7 @@ func (o *outcome) fail(code int, format string, args ...any) {
 }
 
 // dispatch runs one client request and returns the response frame, with the client's id.
-func (g *Gateway) dispatch(ctx context.Context, cs *clientSession, frame []byte, env *jsonrpc.Envelope, x *exchange, traceparent string) []byte {
+func (g *Gateway) dispatch(ctx context.Context, cs *clientSession, frame []byte, env *jsonrpc.Envelope, x sink, traceparent string) []byte {
 	start := time.Now()
 	meta, _ := jsonrpc.Unquote(env.TraceParent.In(frame))
 	ctx, span := telemetry.Start(ctx, string(env.Method), traceparent, string(meta))
@@ -72,7 +72,7 @@ func (g *Gateway) dispatch(ctx context.Context, cs *clientSession, frame []byte,
 }
 
 // route picks what handles a request. It returns the response frame, or sets o's error.
-func (g *Gateway) route(ctx context.Context, cs *clientSession, frame []byte, env *jsonrpc.Envelope, x *exchange, o *outcome) []byte {
+func (g *Gateway) route(ctx context.Context, cs *clientSession, frame []byte, env *jsonrpc.Envelope, x sink, o *outcome) []byte {
 	v := cs.view
 	switch m := string(env.Method); m {
 	case "tools/list", "prompts/list", "resources/list", "resources/templates/list":
@@ -105,7 +105,7 @@ func (g *Gateway) route(ctx context.Context, cs *clientSession, frame []byte, en
 }
 
 // byName routes a request that names a tool or prompt, removing the namespace prefix.
-func (g *Gateway) byName(ctx context.Context, cs *clientSession, frame []byte, env *jsonrpc.Envelope, x *exchange, o *outcome, span jsonrpc.Span) []byte {
+func (g *Gateway) byName(ctx context.Context, cs *clientSession, frame []byte, env *jsonrpc.Envelope, x sink, o *outcome, span jsonrpc.Span) []byte {
 	raw, ok := jsonrpc.Unquote(span.In(frame))
 	if !ok || len(raw) == 0 {
 		o.fail(jsonrpc.CodeInvalidParams, "%s needs params.name", env.Method)
@@ -148,7 +148,7 @@ func prefixOf(exposed, sep string) string {
 }
 
 // byURI routes a request on a resource to the server that listed it.
-func (g *Gateway) byURI(ctx context.Context, cs *clientSession, frame []byte, env *jsonrpc.Envelope, x *exchange, o *outcome) []byte {
+func (g *Gateway) byURI(ctx context.Context, cs *clientSession, frame []byte, env *jsonrpc.Envelope, x sink, o *outcome) []byte {
 	raw, ok := jsonrpc.Unquote(env.URI.In(frame))
 	if !ok || len(raw) == 0 {
 		o.fail(jsonrpc.CodeInvalidParams, "%s needs params.uri", env.Method)
@@ -174,7 +174,7 @@ func (g *Gateway) byURI(ctx context.Context, cs *clientSession, frame []byte, en
 // A failure that cannot have had an effect (the replica was unreachable) is retried on another
 // replica; one that may have (the connection died mid-call) is retried only for tools annotated
 // read-only or idempotent.
-func (g *Gateway) forward(ctx context.Context, cs *clientSession, server, tool string, frame []byte, env *jsonrpc.Envelope, x *exchange, o *outcome) []byte {
+func (g *Gateway) forward(ctx context.Context, cs *clientSession, server, tool string, frame []byte, env *jsonrpc.Envelope, x sink, o *outcome) []byte {
 	snap := g.pipeline.Load()
 	srv := snap.Server(server)
 	o.server = server

@@ -55,14 +55,15 @@ type Gateway struct {
 	mu       sync.RWMutex
 	sessions map[string]*clientSession
 
-	server   *fasthttp.Server
-	draining atomic.Bool   // shutdown started: new requests get 503, readiness fails
-	closing  chan struct{} // closed once calls in flight are done: standalone streams end
-	calls    tracker
-	streams  tracker
-	shutdown sync.Once
-	bg       context.Context
-	stopBG   context.CancelFunc
+	server    *fasthttp.Server
+	draining  atomic.Bool   // shutdown started: new requests get 503, readiness fails
+	closing   chan struct{} // closed once calls in flight are done: standalone streams end
+	calls     tracker
+	streams   tracker
+	shutdown  sync.Once
+	keepAlive time.Duration // between comments on idle SSE streams
+	bg        context.Context
+	stopBG    context.CancelFunc
 }
 
 // New builds a gateway for cfg. Nothing listens until Serve.
@@ -77,7 +78,7 @@ func New(cfg *config.Config, opts Options) *Gateway {
 		opts.Env.Log = opts.Log
 	}
 	g := &Gateway{cfg: cfg, log: opts.Log, auth: opts.Auth, records: opts.Records,
-		sessions: map[string]*clientSession{}, closing: make(chan struct{})}
+		sessions: map[string]*clientSession{}, closing: make(chan struct{}), keepAlive: keepAlive}
 	g.bg, g.stopBG = context.WithCancel(context.Background())
 	snap := &pipeline.Snapshot{Version: 1, Servers: map[string]*upstream.Server{}}
 	for _, sc := range cfg.Servers {
@@ -234,9 +235,9 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
-	v, ok := g.viewFor(p)
+	v, legacy, ok := g.viewFor(p)
 	if !ok {
-		httpError(ctx, fasthttp.StatusNotFound, "no MCP endpoint at "+string(p)+"; use /mcp or /mcp/{server}")
+		httpError(ctx, fasthttp.StatusNotFound, "no MCP endpoint at "+string(p)+"; use /mcp, /mcp/{server}, /sse or /sse/{server}")
 		return
 	}
 	if !g.originAllowed(ctx) {
@@ -249,12 +250,19 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 		httpError(ctx, fasthttp.StatusUnauthorized, "unauthenticated")
 		return
 	}
-	switch string(ctx.Method()) {
-	case fasthttp.MethodPost:
+	switch method := string(ctx.Method()); {
+	case legacy && method == fasthttp.MethodGet:
+		g.legacyStream(ctx, v, caller)
+	case legacy && method == fasthttp.MethodPost:
+		g.legacyPost(ctx, v, caller)
+	case legacy:
+		ctx.Response.Header.Set("Allow", "GET, POST")
+		httpError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
+	case method == fasthttp.MethodPost:
 		g.post(ctx, v, caller)
-	case fasthttp.MethodGet:
+	case method == fasthttp.MethodGet:
 		g.get(ctx, v, caller)
-	case fasthttp.MethodDelete:
+	case method == fasthttp.MethodDelete:
 		g.delete(ctx, v, caller)
 	default:
 		ctx.Response.Header.Set("Allow", "GET, POST, DELETE")
@@ -262,21 +270,25 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// viewFor maps /mcp and /mcp/{server} to what they expose.
-func (g *Gateway) viewFor(p []byte) (*view, bool) {
+// viewFor maps /mcp and /mcp/{server} (Streamable HTTP), and /sse and /sse/{server} (the
+// 2024-11-05 HTTP+SSE transport), to what they expose.
+func (g *Gateway) viewFor(p []byte) (v *view, legacy, ok bool) {
 	vs := g.views.Load()
 	rest, ok := bytes.CutPrefix(p, []byte("/mcp"))
 	if !ok {
-		return nil, false
+		if rest, ok = bytes.CutPrefix(p, []byte("/sse")); !ok {
+			return nil, false, false
+		}
+		legacy = true
 	}
 	if len(rest) == 0 || string(rest) == "/" {
-		return vs.aggregate, true
+		return vs.aggregate, legacy, true
 	}
 	if rest[0] != '/' {
-		return nil, false
+		return nil, false, false
 	}
-	v, ok := vs.single[string(bytes.TrimSuffix(rest[1:], []byte("/")))]
-	return v, ok
+	v, ok = vs.single[string(bytes.TrimSuffix(rest[1:], []byte("/")))]
+	return v, legacy, ok
 }
 
 // views are the endpoints of one pipeline snapshot, built once rather than per request.
@@ -326,10 +338,14 @@ func (g *Gateway) session(ctx *fasthttp.RequestCtx, v *view, caller identity.Pri
 		httpError(ctx, fasthttp.StatusBadRequest, "missing Mcp-Session-Id header: send initialize first")
 		return nil, false
 	}
+	return g.findSession(ctx, v, caller, id, false)
+}
+
+func (g *Gateway) findSession(ctx *fasthttp.RequestCtx, v *view, caller identity.Principal, id []byte, legacy bool) (*clientSession, bool) {
 	g.mu.RLock()
 	cs := g.sessions[string(id)]
 	g.mu.RUnlock()
-	if cs == nil || cs.caller.Key != caller.Key || cs.view.single != v.single {
+	if cs == nil || cs.caller.Key != caller.Key || cs.view.single != v.single || cs.legacy != legacy {
 		httpError(ctx, fasthttp.StatusNotFound, "session not found")
 		return nil, false
 	}
@@ -342,11 +358,16 @@ func (g *Gateway) delete(ctx *fasthttp.RequestCtx, v *view, caller identity.Prin
 	if !ok {
 		return
 	}
+	g.endSession(cs)
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// endSession forgets a session and closes it.
+func (g *Gateway) endSession(cs *clientSession) {
 	g.mu.Lock()
 	delete(g.sessions, cs.id)
 	g.mu.Unlock()
 	cs.close()
-	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
 // transportError answers requests fasthttp could not read: oversized bodies get 413.

@@ -92,6 +92,7 @@ func startGateway(t *testing.T, yaml string) (string, *Gateway) {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	g := New(cfg, Options{Log: log, Env: upstream.Env{Log: log, Demo: demo.Serve}})
+	g.keepAlive = 200 * time.Millisecond // notice departed stream clients quickly
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +188,12 @@ func rawPost(t *testing.T, url, session string, body string, headers ...string) 
 // rawSession initializes a session by hand and returns its id.
 func rawSession(t *testing.T, url string, headers ...string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`))
+	return rawInitialize(t, url, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`, headers...)
+}
+
+func rawInitialize(t *testing.T, url, body string, headers ...string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

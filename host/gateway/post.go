@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -14,11 +16,14 @@ import (
 	"github.com/portcullis-mcp/portcullis/host/upstream"
 )
 
-// post handles one JSON-RPC message from a client.
+// post handles one POST from a Streamable HTTP client: a JSON-RPC message, or a batch of them.
 func (g *Gateway) post(ctx *fasthttp.RequestCtx, v *view, caller identity.Principal) {
 	if g.draining.Load() {
 		ctx.Response.Header.Set("Retry-After", "1")
 		httpError(ctx, fasthttp.StatusServiceUnavailable, "gateway is shutting down")
+		return
+	}
+	if !versionHeaderOK(ctx) {
 		return
 	}
 	// The call may outlive this handler (its response streams after the handler returns), and
@@ -26,18 +31,11 @@ func (g *Gateway) post(ctx *fasthttp.RequestCtx, v *view, caller identity.Princi
 	frame := bytes.Clone(ctx.PostBody())
 	var env jsonrpc.Envelope
 	switch err := jsonrpc.Decode(frame, &env); {
-	case errors.Is(err, jsonrpc.ErrParse):
-		rpcError(ctx, fasthttp.StatusBadRequest, nil, jsonrpc.CodeParseError, "parse error: the body is not valid JSON")
-		return
 	case errors.Is(err, jsonrpc.ErrBatch):
-		rpcError(ctx, fasthttp.StatusBadRequest, nil, jsonrpc.CodeInvalidRequest, "JSON-RPC batches are not supported on this endpoint")
+		g.batch(ctx, v, caller, frame)
 		return
 	case err != nil:
-		var id []byte
-		if env.ID.Present() {
-			id = env.ID.In(frame)
-		}
-		rpcError(ctx, fasthttp.StatusBadRequest, id, jsonrpc.CodeInvalidRequest, err.Error())
+		rpcError(ctx, fasthttp.StatusBadRequest, errorID(frame, &env), decodeErrorCode(err), decodeErrorMessage(err))
 		return
 	}
 	if env.Kind == jsonrpc.KindRequest && env.MethodIs("initialize") {
@@ -48,47 +46,160 @@ func (g *Gateway) post(ctx *fasthttp.RequestCtx, v *view, caller identity.Princi
 	if !ok {
 		return
 	}
-	switch env.Kind {
-	case jsonrpc.KindNotification:
-		g.clientNotification(cs, frame, &env)
+	if env.Kind != jsonrpc.KindRequest {
+		g.clientMessage(cs, frame, &env)
 		ctx.SetStatusCode(fasthttp.StatusAccepted)
-	case jsonrpc.KindResponse:
-		g.clientResponse(cs, frame, &env)
-		ctx.SetStatusCode(fasthttp.StatusAccepted)
-	case jsonrpc.KindRequest:
-		g.request(ctx, cs, frame, env)
+		return
 	}
+	if env.MethodIs("ping") {
+		writeJSON(ctx, jsonrpc.AppendResult(nil, env.ID.In(frame), []byte("{}")))
+		return
+	}
+	x := g.newExchange(1, false)
+	g.calls.add()
+	cancel := g.startCall(cs.ctx, cs, frame, env, x, string(ctx.Request.Header.Peek("traceparent")))
+	// The POST counts as in flight until its response is handed to the client, so that shutdown
+	// closes streams only after answers have gone out.
+	x.respond(ctx, cancel, g.calls.done)
 }
 
-// initialize opens a client session. The aggregate answers for itself; a single-server endpoint
-// opens the upstream session at once and reports that server's capabilities and identity.
+// batch handles a JSON-RPC batch (2025-03-26). Its requests run concurrently; their responses go
+// back together, as a JSON array or on one SSE stream.
+func (g *Gateway) batch(ctx *fasthttp.RequestCtx, v *view, caller identity.Principal, frame []byte) {
+	cs, ok := g.session(ctx, v, caller)
+	if !ok {
+		return
+	}
+	if cs.version >= "2025-06-18" {
+		rpcError(ctx, fasthttp.StatusBadRequest, nil, jsonrpc.CodeInvalidRequest, "JSON-RPC batches are not part of protocol "+cs.version)
+		return
+	}
+	elems := jsonrpc.Elements(frame)
+	if len(elems) == 0 {
+		rpcError(ctx, fasthttp.StatusBadRequest, nil, jsonrpc.CodeInvalidRequest, "empty batch")
+		return
+	}
+	envs := make([]jsonrpc.Envelope, len(elems))
+	answers := 0
+	for i, el := range elems {
+		err := jsonrpc.Decode(el.In(frame), &envs[i])
+		if err != nil || envs[i].Kind == jsonrpc.KindRequest {
+			answers++
+		}
+	}
+	postCtx, cancelPost := context.WithCancel(cs.ctx)
+	x := g.newExchange(answers, true)
+	tp := string(ctx.Request.Header.Peek("traceparent"))
+	for i, el := range elems {
+		f, env := el.In(frame), envs[i]
+		if err := jsonrpc.Decode(f, &env); err != nil {
+			x.finish(jsonrpc.AppendError(nil, errorID(f, &env), decodeErrorCode(err), decodeErrorMessage(err)))
+			continue
+		}
+		switch {
+		case env.Kind != jsonrpc.KindRequest:
+			g.clientMessage(cs, f, &env)
+		case env.MethodIs("initialize"):
+			x.finish(jsonrpc.AppendError(nil, env.ID.In(f), jsonrpc.CodeInvalidRequest, "initialize must not be part of a batch"))
+		default:
+			g.startCall(postCtx, cs, f, env, x, tp)
+		}
+	}
+	if answers == 0 {
+		cancelPost()
+		ctx.SetStatusCode(fasthttp.StatusAccepted)
+		return
+	}
+	g.calls.add()
+	x.respond(ctx, cancelPost, func() { cancelPost(); g.calls.done() })
+}
+
+// startCall runs one client request on its own goroutine, counted in g.calls, delivering related
+// messages and the response to x. The returned function cancels the call.
+func (g *Gateway) startCall(parent context.Context, cs *clientSession, frame []byte, env jsonrpc.Envelope, x interface {
+	sink
+	finish([]byte)
+}, traceparent string) context.CancelFunc {
+	callCtx, cancel := context.WithCancel(parent)
+	id := string(env.ID.In(frame))
+	cs.mu.Lock()
+	_, dup := cs.inflight[id]
+	if !dup {
+		cs.inflight[id] = cancel
+	}
+	cs.mu.Unlock()
+	if dup {
+		cancel()
+		x.finish(jsonrpc.AppendError(nil, env.ID.In(frame), jsonrpc.CodeInvalidRequest, "a request with this id is already in flight"))
+		return cancel
+	}
+	g.calls.add()
+	go func() {
+		defer g.calls.done()
+		defer func() {
+			cs.mu.Lock()
+			delete(cs.inflight, id)
+			cs.mu.Unlock()
+			cancel()
+		}()
+		x.finish(g.dispatch(callCtx, cs, frame, &env, x, traceparent))
+	}()
+	return cancel
+}
+
+// initialize opens a client session on the Streamable HTTP transport.
 func (g *Gateway) initialize(ctx *fasthttp.RequestCtx, v *view, caller identity.Principal, frame []byte, env *jsonrpc.Envelope) {
 	if len(ctx.Request.Header.Peek("Mcp-Session-Id")) > 0 {
 		rpcError(ctx, fasthttp.StatusBadRequest, env.ID.In(frame), jsonrpc.CodeInvalidRequest, "initialize must not carry a session id")
 		return
 	}
+	if !g.roomForSession(ctx, env.ID.In(frame)) {
+		return
+	}
+	cs := newClientSession(caller, v)
+	resp := g.initResult(cs, frame, env)
+	if cs.version == "" { // refused: nothing to keep
+		cs.close()
+		writeJSON(ctx, resp)
+		return
+	}
+	g.mu.Lock()
+	g.sessions[cs.id] = cs
+	g.mu.Unlock()
+	ctx.Response.Header.Set("Mcp-Session-Id", cs.id)
+	writeJSON(ctx, resp)
+}
+
+// roomForSession refuses a new session when the gateway holds its maximum.
+func (g *Gateway) roomForSession(ctx *fasthttp.RequestCtx, id []byte) bool {
+	g.mu.RLock()
+	full := len(g.sessions) >= g.cfg.MaxSessions
+	g.mu.RUnlock()
+	if full {
+		ctx.Response.Header.Set("Retry-After", "5")
+		rpcError(ctx, fasthttp.StatusServiceUnavailable, id, jsonrpc.CodeInternalError, "too many sessions")
+	}
+	return !full
+}
+
+// initResult answers an initialize request, recording the client's version, capabilities and
+// identity in the session. The aggregate answers for itself; a single-server endpoint opens the
+// upstream session at once and reports that server's capabilities and identity. On failure the
+// session's version stays empty and the error response is returned.
+func (g *Gateway) initResult(cs *clientSession, frame []byte, env *jsonrpc.Envelope) []byte {
 	var p struct {
 		ProtocolVersion string          `json:"protocolVersion"`
 		Capabilities    json.RawMessage `json:"capabilities"`
 		ClientInfo      json.RawMessage `json:"clientInfo"`
 	}
 	if json.Unmarshal(env.Params.In(frame), &p) != nil || p.ProtocolVersion == "" {
-		rpcError(ctx, fasthttp.StatusOK, env.ID.In(frame), jsonrpc.CodeInvalidParams, "initialize needs params with a protocolVersion")
-		return
+		return jsonrpc.AppendError(nil, env.ID.In(frame), jsonrpc.CodeInvalidParams, "initialize needs params with a protocolVersion")
 	}
 	version := SupportedVersions[0]
 	if slices.Contains(SupportedVersions, p.ProtocolVersion) {
 		version = p.ProtocolVersion
 	}
-	g.mu.RLock()
-	full := len(g.sessions) >= g.cfg.MaxSessions
-	g.mu.RUnlock()
-	if full {
-		ctx.Response.Header.Set("Retry-After", "5")
-		rpcError(ctx, fasthttp.StatusServiceUnavailable, env.ID.In(frame), jsonrpc.CodeInternalError, "too many sessions")
-		return
-	}
-	cs := newClientSession(caller, v, version, p.Capabilities, p.ClientInfo)
+	cs.caps, cs.info = p.Capabilities, p.ClientInfo
 	result := map[string]any{
 		"protocolVersion": version,
 		"capabilities": map[string]any{
@@ -99,15 +210,13 @@ func (g *Gateway) initialize(ctx *fasthttp.RequestCtx, v *view, caller identity.
 		"serverInfo":   map[string]any{"name": "portcullis", "version": Version},
 		"instructions": "Portcullis gateway: tools and prompts of every server appear as <server>" + g.cfg.NamespaceSeparator + "<name>.",
 	}
-	if !v.aggregate() {
+	if v := cs.view; !v.aggregate() {
 		srv := g.pipeline.Load().Server(v.single)
 		opened, cancel := context.WithTimeout(cs.ctx, srv.Config.ConnectTimeout.D())
 		sess, err := g.upstreamSession(opened, cs, srv, nil)
 		cancel()
 		if err != nil {
-			cs.close()
-			rpcError(ctx, fasthttp.StatusOK, env.ID.In(frame), CodeUnavailable, "upstream "+srv.Name+" unavailable: "+err.Error())
-			return
+			return jsonrpc.AppendError(nil, env.ID.In(frame), CodeUnavailable, "upstream "+srv.Name+" unavailable: "+err.Error())
 		}
 		result["capabilities"] = sess.Init.Capabilities
 		result["serverInfo"] = sess.Init.ServerInfo
@@ -117,47 +226,52 @@ func (g *Gateway) initialize(ctx *fasthttp.RequestCtx, v *view, caller identity.
 		}
 	}
 	body, _ := json.Marshal(result)
-	g.mu.Lock()
-	g.sessions[cs.id] = cs
-	g.mu.Unlock()
-	ctx.Response.Header.Set("Mcp-Session-Id", cs.id)
-	writeJSON(ctx, jsonrpc.AppendResult(nil, env.ID.In(frame), body))
+	cs.version = version
+	return jsonrpc.AppendResult(nil, env.ID.In(frame), body)
 }
 
-// request runs a client request. The call runs on its own goroutine so that the handler can
-// answer with plain JSON when only the result comes back, or switch to an SSE stream as soon as
-// the server sends anything first (progress, logging, a request to the client).
-func (g *Gateway) request(ctx *fasthttp.RequestCtx, cs *clientSession, frame []byte, env jsonrpc.Envelope) {
-	if env.MethodIs("ping") {
-		writeJSON(ctx, jsonrpc.AppendResult(nil, env.ID.In(frame), []byte("{}")))
-		return
+// versionHeaderOK refuses a request whose MCP-Protocol-Version header names a version the
+// gateway does not speak. A request without the header is taken as 2025-03-26.
+func versionHeaderOK(ctx *fasthttp.RequestCtx) bool {
+	v := ctx.Request.Header.Peek("Mcp-Protocol-Version")
+	if len(v) == 0 || slices.Contains(SupportedVersions, string(v)) {
+		return true
 	}
-	x := newExchange()
-	callCtx, cancel := context.WithCancel(cs.ctx)
-	id := string(env.ID.In(frame))
-	cs.mu.Lock()
-	if _, dup := cs.inflight[id]; dup {
-		cs.mu.Unlock()
-		cancel()
-		rpcError(ctx, fasthttp.StatusOK, env.ID.In(frame), jsonrpc.CodeInvalidRequest, "a request with this id is already in flight")
-		return
+	rpcError(ctx, fasthttp.StatusBadRequest, nil, jsonrpc.CodeInvalidRequest,
+		fmt.Sprintf("unsupported MCP-Protocol-Version %q; supported: %s", v, strings.Join(SupportedVersions, ", ")))
+	return false
+}
+
+// errorID is the id to answer a frame that failed to decode with: its own when it had a readable
+// one, else null.
+func errorID(frame []byte, env *jsonrpc.Envelope) []byte {
+	if env.ID.Present() {
+		return env.ID.In(frame)
 	}
-	cs.inflight[id] = cancel
-	cs.mu.Unlock()
-	tp := string(ctx.Request.Header.Peek("traceparent"))
-	g.calls.add()
-	go func() {
-		defer func() {
-			cs.mu.Lock()
-			delete(cs.inflight, id)
-			cs.mu.Unlock()
-			cancel()
-		}()
-		x.finish(g.dispatch(callCtx, cs, frame, &env, x, tp))
-	}()
-	// The call counts as in flight until its response is handed to the client, so that shutdown
-	// closes streams only after answers have gone out.
-	x.respond(ctx, cancel, g.calls.done)
+	return nil
+}
+
+func decodeErrorCode(err error) int {
+	if errors.Is(err, jsonrpc.ErrParse) {
+		return jsonrpc.CodeParseError
+	}
+	return jsonrpc.CodeInvalidRequest
+}
+
+func decodeErrorMessage(err error) string {
+	if errors.Is(err, jsonrpc.ErrParse) {
+		return "parse error: the body is not valid JSON"
+	}
+	return err.Error()
+}
+
+// clientMessage handles a notification or a response from the client.
+func (g *Gateway) clientMessage(cs *clientSession, frame []byte, env *jsonrpc.Envelope) {
+	if env.Kind == jsonrpc.KindResponse {
+		g.clientResponse(cs, frame, env)
+	} else {
+		g.clientNotification(cs, frame, env)
+	}
 }
 
 // clientNotification handles notifications from the client.

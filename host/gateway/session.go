@@ -22,6 +22,7 @@ type clientSession struct {
 	id       string
 	caller   identity.Principal
 	view     *view
+	legacy   bool            // a 2024-11-05 HTTP+SSE session: everything goes back on its stream
 	version  string          // protocol version agreed with the client
 	caps     json.RawMessage // the client's capabilities, offered to per-client upstream sessions
 	info     json.RawMessage // the client's clientInfo
@@ -65,10 +66,10 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func newClientSession(caller identity.Principal, v *view, version string, caps, info json.RawMessage) *clientSession {
+func newClientSession(caller identity.Principal, v *view) *clientSession {
 	ctx, cancel := context.WithCancel(context.Background())
 	cs := &clientSession{
-		id: newSessionID(), caller: caller, view: v, version: version, caps: caps, info: info,
+		id: newSessionID(), caller: caller, view: v,
 		ctx: ctx, cancel: cancel,
 		upstreams: map[string]*upSlot{}, inflight: map[string]context.CancelFunc{},
 		serverReq: map[string]pendingServerRequest{}, names: map[string]map[string]string{}, uris: map[string]string{},

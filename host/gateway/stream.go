@@ -13,34 +13,43 @@ import (
 )
 
 // keepAlive is how often an idle SSE stream gets a comment, so that proxies and clients do not
-// time it out.
+// time it out, and so that a stream whose client left is noticed.
 const keepAlive = 15 * time.Second
 
-// exchange carries what flows back for one client request: messages related to it while it runs,
-// then its response.
+// sink receives the messages a server sends in relation to a call while it runs.
+type sink interface{ push(frame []byte) }
+
+// exchange carries what flows back for one POST: messages related to its requests while they
+// run, then their responses. A POST holds one request, or several in a batch.
 type exchange struct {
-	mu     sync.Mutex
-	queue  [][]byte
-	final  []byte
-	done   bool
-	signal chan struct{}
+	mu        sync.Mutex
+	queue     [][]byte // related messages not yet written
+	finals    [][]byte // responses not yet written
+	want      int      // responses still to come
+	batch     bool
+	signal    chan struct{}
+	keepAlive time.Duration
 }
 
-func newExchange() *exchange { return &exchange{signal: make(chan struct{}, 1)} }
+func (g *Gateway) newExchange(requests int, batch bool) *exchange {
+	return &exchange{want: requests, batch: batch, signal: make(chan struct{}, 1), keepAlive: g.keepAlive}
+}
 
 // push queues a message for the client; it never blocks the upstream reader.
 func (x *exchange) push(frame []byte) {
 	x.mu.Lock()
-	if !x.done {
+	if x.want > 0 {
 		x.queue = append(x.queue, frame)
 	}
 	x.mu.Unlock()
 	x.wake()
 }
 
+// finish adds one response.
 func (x *exchange) finish(frame []byte) {
 	x.mu.Lock()
-	x.final, x.done = frame, true
+	x.finals = append(x.finals, frame)
+	x.want--
 	x.mu.Unlock()
 	x.wake()
 }
@@ -52,22 +61,45 @@ func (x *exchange) wake() {
 	}
 }
 
-func (x *exchange) take() (queue [][]byte, final []byte, done bool) {
+// take returns what is ready to write, related messages first.
+func (x *exchange) take() (out [][]byte, done bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	queue, x.queue = x.queue, nil
-	return queue, x.final, x.done
+	out = append(x.queue, x.finals...)
+	x.queue, x.finals = nil, nil
+	return out, x.want == 0
 }
 
-// respond waits for the first thing to send. A lone response goes back as JSON; anything else
-// turns the response into an SSE stream that ends with the response. A client that goes away
-// mid-stream cancels the call.
-// sent is called once the response has been handed over.
+// respond waits for the first thing to send. When only responses come back they go as JSON (an
+// array for a batch); anything else turns the response into an SSE stream that ends with the
+// last response. A client that goes away mid-stream cancels the calls. sent is called once the
+// response has been handed over.
 func (x *exchange) respond(ctx *fasthttp.RequestCtx, cancel context.CancelFunc, sent func()) {
-	<-x.signal
-	queue, final, done := x.take()
-	if done && len(queue) == 0 {
-		writeJSON(ctx, final)
+	// Wait until there is either something other than responses to send, or every response.
+	var plain bool
+	for {
+		<-x.signal
+		x.mu.Lock()
+		related, pending := len(x.queue) > 0, x.want > 0
+		x.mu.Unlock()
+		if plain = !related && !pending; plain || related {
+			break
+		}
+	}
+	if plain {
+		out, _ := x.take()
+		if !x.batch {
+			writeJSON(ctx, out[0])
+		} else {
+			body := []byte{'['}
+			for i, f := range out {
+				if i > 0 {
+					body = append(body, ',')
+				}
+				body = append(body, f...)
+			}
+			writeJSON(ctx, append(body, ']'))
+		}
 		sent()
 		return
 	}
@@ -76,12 +108,10 @@ func (x *exchange) respond(ctx *fasthttp.RequestCtx, cancel context.CancelFunc, 
 		defer sent()
 		var buf []byte
 		for {
+			out, done := x.take()
 			buf = buf[:0]
-			for _, f := range queue {
+			for _, f := range out {
 				buf = sse.AppendEvent(buf, "message", "", f)
-			}
-			if done {
-				buf = sse.AppendEvent(buf, "message", "", final)
 			}
 			if _, err := w.Write(buf); err != nil || w.Flush() != nil {
 				cancel()
@@ -92,13 +122,12 @@ func (x *exchange) respond(ctx *fasthttp.RequestCtx, cancel context.CancelFunc, 
 			}
 			select {
 			case <-x.signal:
-			case <-time.After(keepAlive):
+			case <-time.After(x.keepAlive):
 				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
 					cancel()
 					return
 				}
 			}
-			queue, final, done = x.take()
 		}
 	})
 }
@@ -125,36 +154,42 @@ func (g *Gateway) get(ctx *fasthttp.RequestCtx, v *view, caller identity.Princip
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer g.streams.done()
 		defer cs.out.detach()
-		// An empty comment first: clients see the stream is open before anything happens.
-		if _, err := w.WriteString(": stream open\n\n"); err != nil || w.Flush() != nil {
-			return
-		}
-		var buf []byte
-		tick := time.NewTicker(keepAlive)
-		defer tick.Stop()
-		for {
-			buf = buf[:0]
-			for _, f := range cs.out.take() {
-				buf = sse.AppendEvent(buf, "message", "", f)
-			}
-			if len(buf) > 0 {
-				if _, err := w.Write(buf); err != nil || w.Flush() != nil {
-					return
-				}
-				cs.touch()
-			}
-			select {
-			case <-cs.out.signal:
-			case <-cs.out.closed:
-				return
-			case <-g.closing:
-				return
-			case <-tick.C:
-				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
-					return
-				}
-				cs.touch() // a session with a live stream is not idle
-			}
-		}
+		// A comment first: clients see the stream is open before anything happens.
+		g.pump(w, cs, ": stream open\n\n")
 	})
+}
+
+// pump writes first, then the session's queued messages as they come, until the session or the
+// gateway closes or the client goes away. Keep-alive comments keep idle proxies from cutting it.
+func (g *Gateway) pump(w *bufio.Writer, cs *clientSession, first string) {
+	if _, err := w.WriteString(first); err != nil || w.Flush() != nil {
+		return
+	}
+	var buf []byte
+	tick := time.NewTicker(g.keepAlive)
+	defer tick.Stop()
+	for {
+		buf = buf[:0]
+		for _, f := range cs.out.take() {
+			buf = sse.AppendEvent(buf, "message", "", f)
+		}
+		if len(buf) > 0 {
+			if _, err := w.Write(buf); err != nil || w.Flush() != nil {
+				return
+			}
+			cs.touch()
+		}
+		select {
+		case <-cs.out.signal:
+		case <-cs.out.closed:
+			return
+		case <-g.closing:
+			return
+		case <-tick.C:
+			if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
+				return
+			}
+			cs.touch() // a session with a live stream is not idle
+		}
+	}
 }

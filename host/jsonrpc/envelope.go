@@ -230,3 +230,26 @@ func Member(frame []byte, obj Span, key string) (Span, bool) {
 	})
 	return found, err == nil && found.Present()
 }
+
+// Elements returns the spans of the elements of the top-level array in frame (a batch). frame
+// must have been validated by Decode (which returned ErrBatch).
+func Elements(frame []byte) []Span {
+	var out []Span
+	i := skipSpace(frame, 0)
+	if i >= len(frame) || frame[i] != '[' {
+		return nil
+	}
+	i = skipSpace(frame, i+1)
+	for i < len(frame) && frame[i] != ']' {
+		end, err := skipValue(frame, i, 1)
+		if err != nil {
+			return nil
+		}
+		out = append(out, Span{i, end})
+		i = skipSpace(frame, end)
+		if i < len(frame) && frame[i] == ',' {
+			i = skipSpace(frame, i+1)
+		}
+	}
+	return out
+}

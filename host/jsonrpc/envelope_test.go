@@ -141,3 +141,18 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+func TestElements(t *testing.T) {
+	f := []byte(` [ {"a":1} , {"b":[2,3]},{} ] `)
+	var env Envelope
+	if err := Decode(f, &env); !errors.Is(err, ErrBatch) {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range Elements(f) {
+		got = append(got, string(s.In(f)))
+	}
+	if len(got) != 3 || got[0] != `{"a":1}` || got[1] != `{"b":[2,3]}` || got[2] != `{}` {
+		t.Fatalf("elements = %q", got)
+	}
+}
