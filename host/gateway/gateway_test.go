@@ -499,3 +499,49 @@ func TestGateway_NoTokenPassthrough(t *testing.T) {
 		}
 	}
 }
+
+func TestGateway_IdleSessionsExpireWithTheirProcesses(t *testing.T) {
+	base, g := startGateway(t, "session_idle_timeout: 300ms\nservers:"+fakeServerYAML("p", "ok", ""))
+	id := rawSession(t, base+"/mcp")
+	_, body := rawPost(t, base+"/mcp", id, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"p__work"}}`)
+	var pid int
+	if i := strings.Index(body, "pid "); i >= 0 {
+		fmt.Sscanf(body[i:], "pid %d", &pid)
+	}
+	if !processAlive(pid) {
+		t.Fatalf("no live server process after a call: %s", body)
+	}
+	waitFor(t, 10*time.Second, func() bool { return !processAlive(pid) }, "idle session's server process still running")
+	if code, _ := rawPost(t, base+"/mcp", id, `{"jsonrpc":"2.0","id":2,"method":"ping"}`); code != 404 {
+		t.Fatalf("expired session answered %d, want 404", code)
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if len(g.sessions) != 0 {
+		t.Fatalf("%d sessions left", len(g.sessions))
+	}
+}
+
+// A replica that stops accepting connections is ejected by the health check before a call has
+// to find out, and readmitted when it is back.
+func TestGateway_HealthCheckEjectsAndReadmits(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	srv := &http.Server{Handler: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return upstreamServer("flaky") }, nil)}
+	go srv.Serve(ln)
+	_, g := startGateway(t, fmt.Sprintf("servers:\n  - name: f\n    url: http://%s/mcp\n    health_interval: 50ms\n    connect_timeout: 200ms\n", addr))
+	replica := g.pipeline.Load().Server("f").Replicas[0]
+	srv.Close()
+	waitFor(t, 5*time.Second, func() bool { return !replica.Up(time.Now()) }, "health check did not eject a replica that refuses connections")
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("port %s was taken meanwhile: %v", addr, err)
+	}
+	srv = &http.Server{Handler: srv.Handler}
+	go srv.Serve(ln)
+	defer srv.Close()
+	waitFor(t, 5*time.Second, func() bool { return replica.Up(time.Now()) }, "health check did not readmit the replica")
+}
