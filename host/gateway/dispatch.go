@@ -157,6 +157,21 @@ func (g *Gateway) byURI(ctx context.Context, cs *clientSession, frame []byte, en
 	uri := string(raw)
 	o.name = uri
 	server := cs.view.single
+	if a, ok := cs.unalias(uri); ok && server == "" {
+		// A resource the client knows under the gateway's alias: the server gets its own URI,
+		// and the answer names the alias again.
+		frame = jsonrpc.Splice(nil, frame, jsonrpc.Edit{Span: env.URI, With: jsonrpc.AppendQuote(nil, a.uri)})
+		var e jsonrpc.Envelope
+		if err := jsonrpc.Decode(frame, &e); err != nil {
+			o.fail(jsonrpc.CodeInternalError, "rewriting uri: %v", err)
+			return nil
+		}
+		resp := g.forward(ctx, cs, a.server, "", frame, &e, x, o)
+		if o.code != 0 {
+			return nil
+		}
+		return renameURIs(resp, a.uri, uri)
+	}
 	if server == "" {
 		if server = cs.resolveURI(uri); server == "" {
 			g.indexResources(ctx, cs)

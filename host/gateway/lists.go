@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -134,11 +135,10 @@ func (g *Gateway) exposeItem(cs *clientSession, server, method string, item json
 	case "resources/list":
 		if s, ok := jsonrpc.Member(item, obj, "uri"); ok {
 			if uri, ok := jsonrpc.Unquote(s.In(item)); ok {
-				cs.mu.Lock()
-				if _, taken := cs.uris[string(uri)]; !taken {
-					cs.uris[string(uri)] = server
+				if exposed := cs.claimURI(server, string(uri)); exposed != string(uri) {
+					item = jsonrpc.Splice(nil, item, jsonrpc.Edit{Span: s, With: jsonrpc.AppendQuote(nil, exposed)})
+					obj = jsonrpc.Span{Start: 0, End: len(item)}
 				}
-				cs.mu.Unlock()
 			}
 		}
 	case "resources/templates/list":
@@ -179,6 +179,44 @@ func (cs *clientSession) original(server, exposed string) (string, bool) {
 	return n, ok
 }
 
+// claimURI records which server listed a resource URI and returns the URI the client sees. The
+// first server (in configuration order) to list a URI keeps it; another server listing the same
+// URI gets it under an alias of the gateway's, so that the client can reach both.
+func (cs *clientSession) claimURI(server, uri string) string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	owner, taken := cs.uris[uri]
+	if !taken || owner == server {
+		cs.uris[uri] = server
+		return uri
+	}
+	alias := "portcullis://" + server + "/" + url.PathEscape(uri)
+	cs.aliases[alias] = serverURI{server, uri}
+	cs.aliasOf[serverURI{server, uri}] = alias
+	return alias
+}
+
+// serverURI is a resource as one server knows it.
+type serverURI struct{ server, uri string }
+
+// unalias returns the server and its own URI for an aliased URI.
+func (cs *clientSession) unalias(uri string) (serverURI, bool) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	a, ok := cs.aliases[uri]
+	return a, ok
+}
+
+// aliasFor returns the URI the client knows a server's resource by.
+func (cs *clientSession) aliasFor(server, uri string) string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if a, ok := cs.aliasOf[serverURI{server, uri}]; ok {
+		return a
+	}
+	return uri
+}
+
 // resolveURI finds the server of a resource: one that listed it, else the one whose template
 // matches the longest prefix.
 func (cs *clientSession) resolveURI(uri string) string {
@@ -201,8 +239,8 @@ func (cs *clientSession) resolveURI(uri string) string {
 func (g *Gateway) indexResources(ctx context.Context, cs *clientSession) {
 	for _, method := range []string{"resources/list", "resources/templates/list"} {
 		items := g.collect(ctx, cs, method)
-		for server, list := range items {
-			for _, it := range list {
+		for _, server := range cs.view.servers { // in order: the first server keeps a shared URI
+			for _, it := range items[server] {
 				g.exposeItem(cs, server, method, it)
 			}
 		}
@@ -219,4 +257,36 @@ func noteTools(srv *upstream.Server, resp []byte) {
 	if json.Unmarshal(resp, &r) == nil {
 		srv.NoteTools(r.Result.Tools)
 	}
+}
+
+// renameURIs replaces every "uri" member equal to from with to, anywhere in a frame: a read of an
+// aliased resource answers with the server's URI, which the client knows under the alias.
+func renameURIs(frame []byte, from, to string) []byte {
+	var v any
+	if json.Unmarshal(frame, &v) != nil {
+		return frame
+	}
+	var walk func(any)
+	walk = func(v any) {
+		switch t := v.(type) {
+		case map[string]any:
+			for k, m := range t {
+				if s, ok := m.(string); ok && k == "uri" && s == from {
+					t[k] = to
+				} else {
+					walk(m)
+				}
+			}
+		case []any:
+			for _, m := range t {
+				walk(m)
+			}
+		}
+	}
+	walk(v)
+	out, err := json.Marshal(v)
+	if err != nil {
+		return frame
+	}
+	return out
 }

@@ -37,6 +37,8 @@ type clientSession struct {
 	nextReq   int64
 	names     map[string]map[string]string // server -> exposed name -> original, for shortened names
 	uris      map[string]string            // resource URI -> server
+	aliases   map[string]serverURI         // gateway URI -> a server's resource whose URI another server also lists
+	aliasOf   map[serverURI]string
 	templates []uriTemplate
 
 	out outbox // messages for the standalone GET stream
@@ -73,6 +75,7 @@ func newClientSession(caller identity.Principal, v *view) *clientSession {
 		ctx: ctx, cancel: cancel,
 		upstreams: map[string]*upSlot{}, inflight: map[string]context.CancelFunc{},
 		serverReq: map[string]pendingServerRequest{}, names: map[string]map[string]string{}, uris: map[string]string{},
+		aliases: map[string]serverURI{}, aliasOf: map[serverURI]string{},
 	}
 	cs.out.init()
 	cs.touch()
@@ -145,6 +148,13 @@ func (cs *clientSession) relayFromServer(sess *upstream.Session, frame []byte, e
 		id := cs.rememberServerRequest(sess, env.ID.In(frame))
 		return jsonrpc.Splice(nil, frame, jsonrpc.Edit{Span: env.ID, With: id})
 	case jsonrpc.KindNotification:
+		if env.MethodIs("notifications/resources/updated") {
+			if uri, ok := jsonrpc.Unquote(env.URI.In(frame)); ok {
+				if alias := cs.aliasFor(sess.Server, string(uri)); alias != string(uri) {
+					return jsonrpc.Splice(nil, frame, jsonrpc.Edit{Span: env.URI, With: jsonrpc.AppendQuote(nil, alias)})
+				}
+			}
+		}
 		return append([]byte(nil), frame...)
 	}
 	return nil

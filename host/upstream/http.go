@@ -221,10 +221,14 @@ func (t *streamable) readStream(body io.ReadCloser, related int64) {
 
 // startSession opens the standalone GET stream for server-initiated messages. Servers that do not
 // offer one answer 405, which is fine.
-func (t *streamable) startSession() {
+func (t *streamable) startSession(ctx context.Context) {
+	opened := make(chan struct{})
+	var once sync.Once
+	ready := func() { once.Do(func() { close(opened) }) }
 	t.streams.Add(1)
 	go func() {
 		defer t.streams.Done()
+		defer ready()
 		backoff := 250 * time.Millisecond
 		for t.ctx.Err() == nil {
 			req, _ := http.NewRequestWithContext(t.ctx, http.MethodGet, t.spec.URL, nil)
@@ -233,6 +237,7 @@ func (t *streamable) startSession() {
 			resp, err := t.spec.Client.Do(req)
 			if err == nil && resp.StatusCode == http.StatusOK {
 				backoff = 250 * time.Millisecond
+				ready()
 				t.readStream(resp.Body, 0)
 			} else if err == nil {
 				drain(resp)
@@ -240,6 +245,7 @@ func (t *streamable) startSession() {
 					return
 				}
 			}
+			ready() // a stream that failed to open is retried in the background
 			select {
 			case <-t.ctx.Done():
 				return
@@ -248,6 +254,10 @@ func (t *streamable) startSession() {
 			backoff = min(2*backoff, 10*time.Second)
 		}
 	}()
+	select {
+	case <-opened:
+	case <-ctx.Done():
+	}
 }
 
 func (t *streamable) Close() error {

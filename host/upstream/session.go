@@ -102,12 +102,14 @@ func Open(ctx context.Context, server string, dial Dialer, opts Options) (*Sessi
 	if v, ok := t.(versioned); ok {
 		v.setProtocolVersion(s.Init.ProtocolVersion)
 	}
+	// The standalone stream opens before initialized: servers that send something as soon as the
+	// session starts (a list_changed, a request) would otherwise send it into the void.
+	if st, ok := t.(sessionStarter); ok {
+		st.startSession(ctx)
+	}
 	if err := t.Send(ctx, []byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`), 0); err != nil {
 		t.Close()
 		return nil, err
-	}
-	if st, ok := t.(sessionStarter); ok {
-		st.startSession()
 	}
 	return s, nil
 }
@@ -333,7 +335,9 @@ func (s *Session) deliverProgress(frame []byte, env *jsonrpc.Envelope) bool {
 	c := s.pending[id]
 	s.mu.Unlock()
 	if c == nil || c.on == nil || c.token == nil {
-		return c != nil // a progress for a call that asked for none is dropped
+		// The gateway issued every token this server knows: progress for a call that ended, or
+		// that asked for none, belongs to no one and is dropped.
+		return true
 	}
 	c.on(jsonrpc.Splice(nil, frame, jsonrpc.Edit{Span: span, With: c.token}))
 	return true

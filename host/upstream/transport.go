@@ -38,8 +38,9 @@ type Transport interface {
 type versioned interface{ setProtocolVersion(string) }
 
 // sessionStarter is implemented by transports that open a standalone stream once the session is
-// initialized (the Streamable HTTP GET stream).
-type sessionStarter interface{ startSession() }
+// initialized (the Streamable HTTP GET stream). startSession returns when the stream is open or
+// refused, or when ctx ends.
+type sessionStarter interface{ startSession(ctx context.Context) }
 
 var (
 	// ErrUnavailable means the server could not be reached: the frame had no effect, so the call
