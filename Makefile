@@ -25,8 +25,10 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
 	$(GO) vet ./...
 
+# Go micro-benchmarks, then the load-tool scenarios (direct vs through the gateway); results in bench/results/.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./host/...
+	$(GO) test -run '^$$' -bench . -benchmem ./host/jsonrpc/ ./host/gateway/
+	bash bench/scenarios.sh
 
 clean:
 	rm -rf bin portcullis-data

@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
+
+	"github.com/portcullis-mcp/portcullis/bench"
 )
 
-// benchMain is replaced by the load tool once bench/ lands.
-func benchMain(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "portcullis bench: not built into this binary yet")
-	return 2
+// benchMain runs the bundled MCP load tool.
+func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return bench.Main(ctx, args, stdout, stderr)
 }

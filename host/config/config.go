@@ -48,6 +48,9 @@ type Server struct {
 	Retries        *int                `yaml:"retries"` // extra attempts on other replicas
 	Restart        Backoff             `yaml:"restart"`
 	Headers        map[string]string   `yaml:"headers"`
+	// Unprefixed shows this server's tools and prompts on the aggregate endpoint under their own
+	// names, e.g. for clients with fixed tool names. At most one server may be unprefixed.
+	Unprefixed bool `yaml:"unprefixed"`
 }
 
 // Replica is one way to reach a server: a command (stdio) or a URL (Streamable HTTP or legacy SSE).
@@ -309,7 +312,14 @@ func (c *Config) validate() error {
 		return c.errAt("servers", "at least one server is required")
 	}
 	first := map[string]int{}
+	unprefixed := -1
 	for i, s := range c.Servers {
+		if s.Unprefixed {
+			if unprefixed >= 0 {
+				return c.errAt(fmt.Sprintf("servers[%d].unprefixed", i), "only one server may be unprefixed (%s already is)", c.Servers[unprefixed].Name)
+			}
+			unprefixed = i
+		}
 		key := fmt.Sprintf("servers[%d]", i)
 		switch {
 		case s.Name == "":

@@ -87,3 +87,10 @@ func FuzzParse(f *testing.F) {
 	f.Add("listen: 1\nservers: [{name: b, url: 'http://h/mcp', replicas: [{url: x}]}]")
 	f.Fuzz(func(t *testing.T, s string) { _, _ = Parse([]byte(s)) })
 }
+
+func TestParse_OneUnprefixedServer(t *testing.T) {
+	_, err := Parse([]byte("servers:\n  - name: a\n    command: x\n    unprefixed: true\n  - name: b\n    command: y\n    unprefixed: true\n"))
+	if err == nil || !strings.Contains(err.Error(), "only one server may be unprefixed (a already is)") {
+		t.Fatalf("err = %v", err)
+	}
+}

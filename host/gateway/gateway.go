@@ -86,7 +86,7 @@ func New(cfg *config.Config, opts Options) *Gateway {
 		snap.Order = append(snap.Order, sc.Name)
 	}
 	g.pipeline.Swap(snap)
-	g.views.Store(newViews(snap.Order, cfg.NamespaceSeparator))
+	g.views.Store(newViews(cfg))
 	g.server = &fasthttp.Server{
 		Handler:               g.handle,
 		Name:                  "portcullis",
@@ -297,10 +297,15 @@ type views struct {
 	single    map[string]*view
 }
 
-func newViews(order []string, sep string) *views {
-	vs := &views{aggregate: &view{servers: order, sep: sep}, single: map[string]*view{}}
-	for _, name := range order {
-		vs.single[name] = &view{single: name, servers: []string{name}}
+func newViews(cfg *config.Config) *views {
+	agg := &view{sep: cfg.NamespaceSeparator}
+	vs := &views{aggregate: agg, single: map[string]*view{}}
+	for _, s := range cfg.Servers {
+		agg.servers = append(agg.servers, s.Name)
+		if s.Unprefixed {
+			agg.bare = s.Name
+		}
+		vs.single[s.Name] = &view{single: s.Name, servers: []string{s.Name}}
 	}
 	return vs
 }

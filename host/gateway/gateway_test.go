@@ -545,3 +545,19 @@ func TestGateway_HealthCheckEjectsAndReadmits(t *testing.T) {
 	defer srv.Close()
 	waitFor(t, 5*time.Second, func() bool { return replica.Up(time.Now()) }, "health check did not readmit the replica")
 }
+
+func TestGateway_UnprefixedServerOnTheAggregate(t *testing.T) {
+	other := goSDKServer(t, upstreamServer("other"), false)
+	base, _ := startGateway(t, fmt.Sprintf("servers:\n  - name: demo\n    transport: demo\n    unprefixed: true\n  - name: other\n    url: %s\n", other))
+	cs := connect(t, base+"/mcp", nil)
+	names := toolNames(t, cs)
+	if !slices.Contains(names, "echo") || !slices.Contains(names, "other__whoami") || slices.Contains(names, "demo__echo") {
+		t.Fatalf("tools = %v", names)
+	}
+	if got := callText(t, cs, "echo", map[string]any{"message": "bare"}); got != "bare" {
+		t.Fatalf("echo = %q", got)
+	}
+	if got := callText(t, cs, "other__whoami", nil); got != "other" {
+		t.Fatalf("other__whoami = %q", got)
+	}
+}

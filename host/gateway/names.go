@@ -15,6 +15,7 @@ type view struct {
 	single  string   // the server of a single-server view; "" for the aggregate
 	servers []string // the servers the view reaches, in configuration order
 	sep     string   // namespace separator of the aggregate
+	bare    string   // the server whose names the aggregate shows without a prefix, if any
 }
 
 func (v *view) aggregate() bool { return v.single == "" }
@@ -23,7 +24,7 @@ func (v *view) aggregate() bool { return v.single == "" }
 // 64-character limit are shortened deterministically: the head of the name, then a hash of the
 // whole so that two long names with the same head stay apart.
 func (v *view) expose(server, name string) (exposed string, shortened bool) {
-	if !v.aggregate() {
+	if !v.aggregate() || server == v.bare {
 		return name, false
 	}
 	full := server + v.sep + name
@@ -43,7 +44,10 @@ func (v *view) split(exposed string) (server, name string, ok bool) {
 		return v.single, exposed, true
 	}
 	server, name, ok = strings.Cut(exposed, v.sep)
-	if !ok || name == "" || !v.has(server) {
+	if !ok || name == "" || !v.has(server) || server == v.bare {
+		if v.bare != "" {
+			return v.bare, exposed, true
+		}
 		return "", "", false
 	}
 	return server, name, true

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Benchmark scenarios of the bundled load tool (`make bench`).
+#
+# Usage: bench/scenarios.sh [RESULTS_DIR]        (default: bench/results)
+#
+# Builds portcullis and the go-sdk reference server, starts the upstreams on
+# loopback ports, and runs each scenario for BENCH_DURATION. Every scenario
+# writes NAME.txt (the summary), NAME.json and NAME.html into RESULTS_DIR, and
+# results.md collects the summaries with a description of the machine.
+#
+# Environment:
+#   BENCH_DURATION     measured time per scenario (default 10s)
+#   BENCH_COMPARE_DURATION  measured time of compare runs, shared by both sides (default 20s)
+#   BENCH_CONCURRENCY  closed-loop workers (default 32)
+#   BENCH_RATE         open-loop rate against the echo server (default 20000)
+#   BENCH_SESSIONS     idle sessions opened on the gateway to measure memory per session (default 2000)
+#   BENCH_GATEWAY      set to 0 to skip the scenarios that start `portcullis serve`
+#   PORTCULLIS_BIN     use this binary instead of building ./cmd/portcullis
+#   BENCH_PORT_BASE    first of the five loopback ports used (default 19100)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=${1:-$root/bench/results}
+duration=${BENCH_DURATION:-10s}
+compare_duration=${BENCH_COMPARE_DURATION:-20s}
+concurrency=${BENCH_CONCURRENCY:-32}
+rate=${BENCH_RATE:-20000}
+idle_sessions=${BENCH_SESSIONS:-2000}
+base=${BENCH_PORT_BASE:-19100}
+echo_addr=127.0.0.1:$base
+sdk_addr=127.0.0.1:$((base + 1))
+gw_addr=127.0.0.1:$((base + 2))
+
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	# Newest first, so the gateway goes before its upstreams.
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+log() { printf '== %s\n' "$*" >&2; }
+
+cd "$root"
+bin=${PORTCULLIS_BIN:-}
+if [[ -z $bin ]]; then
+	log "building portcullis and sdk-echo"
+	go build -o "$work/portcullis" ./cmd/portcullis
+	bin=$work/portcullis
+fi
+go build -o "$work/sdk-echo" ./bench/internal/sdkecho/sdk-echo
+if ! "$bin" bench --help >/dev/null 2>&1; then
+	echo "scenarios: '$bin bench' does not run the load tool" >&2
+	exit 1
+fi
+
+# wait_port ADDR: until something accepts connections there (10 s at most).
+wait_port() {
+	local host=${1%:*} port=${1##*:}
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	echo "scenarios: nothing listens on $1" >&2
+	return 1
+}
+
+# rss_kib PID: resident memory of a process.
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+{
+	echo "# Benchmark results"
+	echo
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "- machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) memory"
+	echo "- load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "- $(go version)"
+	echo "- load generator, servers and gateway share the machine"
+} >"$out/results.md"
+
+# scenario NAME DESCRIPTION ARGS...: one run of the load tool.
+scenario() {
+	local name=$1 what=$2
+	shift 2
+	log "$name: $what"
+	local status=0
+	"$bin" bench "$@" --json "$out/$name.json" --plot "$out/$name.html" >"$out/$name.txt" || status=$?
+	cat "$out/$name.txt"
+	{
+		echo
+		echo "## $name"
+		echo
+		echo "$what"
+		echo
+		echo '```'
+		echo "portcullis bench $*"
+		echo
+		cat "$out/$name.txt"
+		echo '```'
+	} >>"$out/results.md"
+	return "$status"
+}
+
+"$bin" bench echo --listen "$echo_addr" >/dev/null &
+pids+=($!)
+"$work/sdk-echo" --listen "$sdk_addr" 2>/dev/null &
+pids+=($!)
+wait_port "$echo_addr"
+wait_port "$sdk_addr"
+
+args=(--tool echo --args '{"message":"hello"}')
+scenario echo-closed "The built-in echo server directly, closed loop: the load tool's ceiling on this machine." \
+	--url "http://$echo_addr/mcp" "${args[@]}" --duration "$duration" --concurrency "$concurrency"
+scenario echo-open "The echo server directly, open loop at a fixed rate: latency counted from the intended send time." \
+	--url "http://$echo_addr/mcp" "${args[@]}" --duration "$duration" --rate "$rate" --concurrency 64
+scenario sdk-closed "The go-sdk reference server (Streamable HTTP, sessions, event-stream answers) directly." \
+	--url "http://$sdk_addr/mcp" "${args[@]}" --duration "$duration" --concurrency "$concurrency"
+scenario sdk-legacy-sse "The go-sdk reference server over the 2024-11-05 HTTP+SSE transport." \
+	--url "http://$sdk_addr/sse" --transport sse "${args[@]}" --duration "$duration" --concurrency "$concurrency"
+
+if [[ ${BENCH_GATEWAY:-1} == 0 ]]; then
+	log "BENCH_GATEWAY=0: gateway scenarios skipped"
+	exit 0
+fi
+
+cat >"$work/gateway.yaml" <<YAML
+listen: $gw_addr
+data_dir: $work/gateway-data
+servers:
+  - name: echo
+    url: http://$echo_addr/mcp
+YAML
+"$bin" serve --config "$work/gateway.yaml" --log-level warn 2>"$out/gateway.log" &
+gw_pid=$!
+pids+=("$gw_pid")
+wait_port "$gw_addr"
+
+# First on the fresh gateway, so that no earlier load has grown its heap.
+log "gateway-idle-sessions: $idle_sessions idle sessions"
+before=$(rss_kib "$gw_pid")
+"$bin" bench --url "http://$gw_addr/mcp" --tool echo__echo --sessions "$idle_sessions" --concurrency 1 \
+	--rate 10 --duration 6s --warmup 0s >"$work/idle.txt" &
+idle_pid=$!
+sleep 4
+during=$(rss_kib "$gw_pid")
+wait "$idle_pid" || true
+per_session=$(( (during - before) * 1024 / idle_sessions ))
+{
+	echo
+	echo "## gateway-idle-sessions"
+	echo
+	echo "Resident memory of a freshly started gateway with $idle_sessions idle sessions open (one in use at 10 requests/s):"
+	echo "$before KiB before, $during KiB during: about $per_session bytes per session."
+	echo "Sessions opened by the load tool: $(awk '$1 == "sessions" {print $2}' "$work/idle.txt")."
+} | tee -a "$out/results.md"
+
+scenario gateway-compare "The echo server directly (A) and through the gateway with no plugins (B), in alternating 1 s slices." \
+	--url "http://$echo_addr/mcp" --label direct "${args[@]}" \
+	--compare "http://$gw_addr/mcp" --compare-label gateway --compare-tool echo__echo \
+	--duration "$compare_duration" --concurrency "$concurrency"
+
+# TODO(lead): when plugins and the registry land, add the remaining scenarios of issue 7
+# here, each as a compare run against the same echo upstream:
+#   gateway-builtin-guards  the built-in guards bound to all traffic
+#   gateway-three-guards    three Wasm guards bound to the echo server
+#   gateway-hot-swap        a plugin version swapped every second under load (errors must stay 0)
+log "results in $out"
