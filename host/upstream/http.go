@@ -10,11 +10,12 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/portcullis-mcp/portcullis/host/internal/sse"
 	"github.com/portcullis-mcp/portcullis/host/telemetry"
@@ -25,7 +26,8 @@ type HTTPSpec struct {
 	Server  string
 	URL     string
 	Headers map[string]string // configured headers, e.g. the upstream's own Authorization
-	Client  *http.Client      // shared per replica so connections are pooled
+	Client  *http.Client      // for streams (legacy SSE, the Streamable HTTP GET stream); pooled per replica
+	Fast    *fasthttp.Client  // for Streamable HTTP POSTs; pooled per replica
 	Log     *slog.Logger
 }
 
@@ -67,16 +69,19 @@ func (t *streamable) setProtocolVersion(v string) {
 	t.mu.Unlock()
 }
 
-func (t *streamable) headers(h http.Header) {
+func (t *streamable) headers(h http.Header) { t.setHeaders(h.Set) }
+
+// setHeaders applies the configured headers and the session's own.
+func (t *streamable) setHeaders(set func(k, v string)) {
 	for k, v := range t.spec.Headers {
-		h.Set(k, v)
+		set(k, v)
 	}
 	t.mu.Lock()
 	if t.session != "" {
-		h.Set("Mcp-Session-Id", t.session)
+		set("Mcp-Session-Id", t.session)
 	}
 	if t.version != "" {
-		h.Set("Mcp-Protocol-Version", t.version)
+		set("Mcp-Protocol-Version", t.version)
 	}
 	t.mu.Unlock()
 }
@@ -89,94 +94,84 @@ func (t *streamable) Send(ctx context.Context, frame []byte, id int64) error {
 	}
 	if id == 0 {
 		// Notifications and responses are answered with 202 at once.
-		return t.post(ctx, frame, 0, nil)
+		return t.post(ctx, frame, 0)
 	}
-	// A request's answer may take as long as the call runs. Send returns once the request is
-	// written, so the caller can cancel it; the answer arrives through the inbox.
-	wrote := make(chan struct{})
-	var once sync.Once
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { once.Do(func() { close(wrote) }) }}
-	errc := make(chan error, 1)
+	// A request's answer may take as long as the call runs, and the caller must stay free to
+	// cancel it: the exchange runs on its own, and a failure reaches the call through Fail with
+	// its kind (unavailable: never reached the server; closed: may have).
 	go func() {
-		err := t.post(httptrace.WithClientTrace(ctx, trace), frame, id, wrote)
-		select {
-		case <-wrote:
-			if err != nil {
-				t.inbox.Fail(id, err)
-			}
-		default:
-			errc <- err
+		if err := t.post(ctx, frame, id); err != nil {
+			t.inbox.Fail(id, err)
 		}
 	}()
-	select {
-	case <-wrote:
-		return nil
-	case err := <-errc:
-		return err
-	}
+	return nil
 }
 
-// post sends one frame and delivers what comes back. For a request, it returns when the answer
-// has been read (a JSON body, or the whole SSE stream).
-func (t *streamable) post(ctx context.Context, frame []byte, id int64, wrote chan struct{}) error {
-	rctx, stop := mergeCancel(ctx, t.ctx)
-	defer stop()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, t.spec.URL, bytes.NewReader(frame))
-	if err != nil {
-		return unavailable("%v", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
+// callDeadline bounds a request without a deadline of its own.
+const callDeadline = 10 * time.Minute
+
+// post sends one frame with the fasthttp client and delivers what comes back. For a request, it
+// returns when the answer has been read (a JSON body, or the whole SSE stream).
+func (t *streamable) post(ctx context.Context, frame []byte, id int64) error {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(t.spec.URL)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	t.headers(req.Header)
+	t.setHeaders(req.Header.Set)
 	if tp := telemetry.Traceparent(ctx); tp != "" {
 		req.Header.Set("traceparent", tp)
 	}
-	resp, err := t.spec.Client.Do(req)
-	if err != nil {
-		if wrote != nil && isClosed(wrote) {
-			return fmt.Errorf("%w: %v", ErrClosed, err)
-		}
-		return classifyHTTPError(err)
+	req.SetBodyRaw(frame)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(callDeadline)
 	}
-	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" {
+	if err := t.spec.Fast.DoDeadline(req, resp, deadline); err != nil {
+		return classifyFastError(err)
+	}
+	if sid := resp.Header.Peek("Mcp-Session-Id"); len(sid) > 0 {
 		t.mu.Lock()
 		if t.session == "" {
-			t.session = sid
+			t.session = string(sid)
 		}
 		t.mu.Unlock()
 	}
+	status := resp.StatusCode()
 	switch {
-	case resp.StatusCode == http.StatusNotFound && t.hasSession():
+	case status == fasthttp.StatusNotFound && t.hasSession():
 		// The server forgot our session: this transport is finished, the caller reopens.
-		drain(resp)
 		err := fmt.Errorf("%w: session expired (404)", ErrClosed)
 		t.end(err)
 		return err
-	case resp.StatusCode == http.StatusAccepted:
-		drain(resp)
+	case status == fasthttp.StatusAccepted:
 		return nil
-	case resp.StatusCode/100 != 2:
-		msg := readSnippet(resp)
-		if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusBadGateway {
-			return unavailable("HTTP %d: %s", resp.StatusCode, msg)
+	case status/100 != 2:
+		msg := snippet(resp.Body())
+		if status == fasthttp.StatusServiceUnavailable || status == fasthttp.StatusBadGateway {
+			return unavailable("HTTP %d: %s", status, msg)
 		}
-		return fmt.Errorf("%w: HTTP %d: %s", ErrProtocol, resp.StatusCode, msg)
+		return fmt.Errorf("%w: HTTP %d: %s", ErrProtocol, status, msg)
 	}
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	ct, _, _ := mime.ParseMediaType(string(resp.Header.ContentType()))
 	switch ct {
 	case "text/event-stream":
-		t.readStream(resp.Body, id)
+		body := resp.BodyStream()
+		if body == nil { // a short stream fully read with the headers
+			body = bytes.NewReader(resp.Body())
+		}
+		t.readStream(io.NopCloser(body), id)
+		resp.CloseBodyStream()
 		if id != 0 {
 			// A stream that ends without the answer loses it.
 			return fmt.Errorf("%w: response stream ended without an answer", ErrClosed)
 		}
 		return nil
 	case "application/json":
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxFrame+1))
-		resp.Body.Close()
-		if err != nil {
-			return fmt.Errorf("%w: reading response: %v", ErrClosed, err)
-		}
+		body := resp.Body()
 		if len(body) > maxFrame {
 			return fmt.Errorf("%w: response over %d bytes", ErrProtocol, maxFrame)
 		}
@@ -185,8 +180,45 @@ func (t *streamable) post(ctx context.Context, frame []byte, id int64, wrote cha
 		}
 		return nil
 	default:
-		msg := readSnippet(resp)
-		return fmt.Errorf("%w: unexpected content type %q: %s", ErrProtocol, ct, msg)
+		return fmt.Errorf("%w: unexpected content type %q: %s", ErrProtocol, ct, snippet(resp.Body()))
+	}
+}
+
+func snippet(b []byte) string {
+	if len(b) > 256 {
+		b = b[:256]
+	}
+	return string(bytes.TrimSpace(b))
+}
+
+// classifyFastError separates "never reached the server" from failures after the request may
+// have been read.
+func classifyFastError(err error) error {
+	if errors.Is(err, fasthttp.ErrDialTimeout) || errors.Is(err, fasthttp.ErrNoFreeConns) {
+		return unavailable("%v", err)
+	}
+	return classifyHTTPError(err)
+}
+
+// NewFastClient returns the client for POSTs to Streamable HTTP servers: pooled connections and
+// streamed bodies, so an SSE answer is read as it comes.
+func NewFastClient(connectTimeout time.Duration) *fasthttp.Client {
+	return &fasthttp.Client{
+		Name:                     "portcullis",
+		NoDefaultUserAgentHeader: true,
+		StreamResponseBody:       true,
+		MaxConnsPerHost:          1024,
+		MaxIdleConnDuration:      10 * time.Second, // under common server keep-alive limits
+		MaxResponseBodySize:      maxFrame,
+		DisablePathNormalizing:   true,
+		Dial: func(addr string) (net.Conn, error) {
+			return fasthttp.DialTimeout(addr, connectTimeout)
+		},
+		// An idle pooled connection the server closed fails before anything was read; trying once
+		// more on a fresh connection cannot repeat a call the server saw.
+		RetryIfErr: func(_ *fasthttp.Request, attempts int, err error) (bool, bool) {
+			return false, attempts < 2 && errors.Is(err, fasthttp.ErrConnectionClosed)
+		},
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/portcullis-mcp/portcullis/host/config"
 )
 
@@ -22,6 +24,7 @@ type Replica struct {
 	Index  int
 	Spec   config.Replica
 	client *http.Client
+	fast   *fasthttp.Client
 
 	inflight  atomic.Int64
 	downUntil atomic.Int64 // unix nanoseconds; the replica is skipped until then
@@ -76,6 +79,7 @@ func NewServer(cfg config.Server, env Env) *Server {
 		r := &Replica{Index: i, Spec: rc}
 		if rc.Transport == config.TransportHTTP || rc.Transport == config.TransportSSE {
 			r.client = NewHTTPClient(cfg.ConnectTimeout.D())
+			r.fast = NewFastClient(cfg.ConnectTimeout.D())
 		}
 		s.Replicas = append(s.Replicas, r)
 	}
@@ -134,7 +138,7 @@ func (s *Server) open(ctx context.Context, r *Replica, opts Options) (*Session, 
 }
 
 func (s *Server) dialer(r *Replica) Dialer {
-	spec := HTTPSpec{Server: s.Name, URL: r.Spec.URL, Headers: s.Config.Headers, Client: r.client, Log: s.env.Log}
+	spec := HTTPSpec{Server: s.Name, URL: r.Spec.URL, Headers: s.Config.Headers, Client: r.client, Fast: r.fast, Log: s.env.Log}
 	switch r.Spec.Transport {
 	case config.TransportStdio:
 		return func(_ context.Context, inbox Inbox) (Transport, error) {
