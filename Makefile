@@ -17,6 +17,7 @@ run:
 # Real MCP servers and the TypeScript SDK client used by the end-to-end tests, pinned in package.json.
 npm-deps:
 	cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	cd host/internal/conformance/testdata && npm ci --no-audit --no-fund --loglevel=error
 
 test: npm-deps vet
 	$(GO) test -race -count=1 -timeout 15m ./...

@@ -24,6 +24,7 @@ type Config struct {
 	MaxBodyBytes       int      `yaml:"max_body_bytes"`
 	NamespaceSeparator string   `yaml:"namespace_separator"`
 	AllowedOrigins     []string `yaml:"allowed_origins"`
+	AllowedHosts       []string `yaml:"allowed_hosts"`
 	ShutdownTimeout    Duration `yaml:"shutdown_timeout"`
 	SessionIdleTimeout Duration `yaml:"session_idle_timeout"`
 	MaxSessions        int      `yaml:"max_sessions"`

@@ -77,7 +77,7 @@ func (g *Gateway) route(ctx context.Context, cs *clientSession, frame []byte, en
 	switch m := string(env.Method); m {
 	case "tools/list", "prompts/list", "resources/list", "resources/templates/list":
 		if v.aggregate() {
-			return g.list(ctx, cs, frame, env, o)
+			return g.list(ctx, cs, frame, env, x, o)
 		}
 		resp := g.forward(ctx, cs, v.single, "", frame, env, x, o)
 		if m == "tools/list" && o.code == 0 {
@@ -178,6 +178,14 @@ func (g *Gateway) byURI(ctx context.Context, cs *clientSession, frame []byte, en
 			server = cs.resolveURI(uri)
 		}
 		if server == "" {
+			// Servers may accept URIs they do not list (subscriptions to watched resources): the
+			// unprefixed server, or the only one, gets to decide.
+			server = cs.view.bare
+			if len(cs.view.servers) == 1 {
+				server = cs.view.servers[0]
+			}
+		}
+		if server == "" {
 			o.fail(CodeResourceNotFound, "resource not found: %s (no server behind this endpoint lists it)", uri)
 			return nil
 		}
@@ -237,8 +245,11 @@ func (g *Gateway) forward(ctx context.Context, cs *clientSession, server, tool s
 		if sess.Replica != nil {
 			o.replica = sess.Replica.Name()
 		}
-		resp, err := sess.Call(callCtx, frame, env, on(sess))
+		resp, streamed, err := sess.Call(callCtx, frame, env, on(sess))
 		if err == nil {
+			if p, ok := x.(interface{ preferStream() }); ok && streamed {
+				p.preferStream() // answer as the server did
+			}
 			return g.answer(ctx, snap, &call, resp, env.ID.In(frame), o)
 		}
 		if callCtx.Err() != nil {

@@ -240,6 +240,10 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 		httpError(ctx, fasthttp.StatusNotFound, "no MCP endpoint at "+string(p)+"; use /mcp, /mcp/{server}, /sse or /sse/{server}")
 		return
 	}
+	if !g.hostAllowed(ctx) {
+		httpError(ctx, fasthttp.StatusForbidden, "host not allowed")
+		return
+	}
 	if !g.originAllowed(ctx) {
 		httpError(ctx, fasthttp.StatusForbidden, "origin not allowed")
 		return
@@ -310,6 +314,32 @@ func newViews(cfg *config.Config) *views {
 	return vs
 }
 
+// hostAllowed defeats DNS rebinding: on a loopback listener, a request must name a loopback
+// host, since a page that rebinds its own name to 127.0.0.1 still sends that name. With
+// allowed_hosts configured, the Host must be one of them on any listener.
+func (g *Gateway) hostAllowed(ctx *fasthttp.RequestCtx) bool {
+	host := string(ctx.Host())
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if len(g.cfg.AllowedHosts) > 0 {
+		return slices.Contains(g.cfg.AllowedHosts, host) || slices.Contains(g.cfg.AllowedHosts, "*")
+	}
+	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok && a.IP.IsLoopback() {
+		return isLoopbackName(host)
+	}
+	return true
+}
+
+func isLoopbackName(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // originAllowed rejects browser requests from other sites (DNS rebinding): a request with an
 // Origin is allowed only from a configured origin or, when none is configured, from the host it
 // was sent to or a loopback origin.
@@ -328,11 +358,7 @@ func (g *Gateway) originAllowed(ctx *fasthttp.RequestCtx) bool {
 	if strings.EqualFold(u.Host, string(ctx.Host())) {
 		return true
 	}
-	switch u.Hostname() {
-	case "localhost", "127.0.0.1", "::1":
-		return true
-	}
-	return false
+	return isLoopbackName(u.Hostname())
 }
 
 // session finds the client's session and checks it belongs to the caller and the endpoint. A

@@ -92,7 +92,8 @@ func TestGateway_PromptsAndResources(t *testing.T) {
 	if err != nil || len(res.Resources) != 1 || res.Resources[0].URI != "demo://readme" || res.Resources[0].Name != "demo__readme" {
 		t.Fatalf("resources = %+v, %v", res, err)
 	}
-	if _, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "nowhere://x"}); err == nil || !strings.Contains(err.Error(), "nowhere://x") {
+	// With one server behind the endpoint, it decides about URIs it does not list.
+	if _, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "nowhere://x"}); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("unknown resource error = %v", err)
 	}
 }
@@ -560,4 +561,29 @@ func TestGateway_UnprefixedServerOnTheAggregate(t *testing.T) {
 	if got := callText(t, cs, "other__whoami", nil); got != "other" {
 		t.Fatalf("other__whoami = %q", got)
 	}
+}
+
+// DNS rebinding: a page served from evil.example.com that rebinds the name to 127.0.0.1 sends
+// Host and Origin of evil.example.com; on a loopback listener that is refused.
+func TestGateway_RefusesRebindingHost(t *testing.T) {
+	base, _ := startGateway(t, "servers:\n  - name: demo\n    transport: demo\n")
+	init := `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`
+	req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(init))
+	req.Host = "evil.example.com"
+	req.Header.Set("Origin", "http://evil.example.com")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Fatalf("rebinding Host got %d, want 403", resp.StatusCode)
+	}
+	req, _ = http.NewRequest(http.MethodPost, strings.Replace(base, "127.0.0.1", "localhost", 1)+"/mcp", strings.NewReader(init))
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("localhost Host: %v %v", err, resp.StatusCode)
+	}
+	resp.Body.Close()
 }

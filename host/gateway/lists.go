@@ -26,10 +26,13 @@ const maxPages = 100
 // list answers a list request on the aggregate: every server's items, all pages, in one page,
 // with tool and prompt names prefixed. A server that fails is left out (and logged) so the others
 // stay usable.
-func (g *Gateway) list(ctx context.Context, cs *clientSession, frame []byte, env *jsonrpc.Envelope, o *outcome) []byte {
+func (g *Gateway) list(ctx context.Context, cs *clientSession, frame []byte, env *jsonrpc.Envelope, x sink, o *outcome) []byte {
 	method := string(env.Method)
 	kind := listKinds[method]
 	items := g.collect(ctx, cs, method)
+	if p, ok := x.(interface{ preferStream() }); ok && cs.upstreamsStream() {
+		p.preferStream() // the servers answer on streams: so does the aggregate
+	}
 	out := append([]byte(`{"`), kind.field...)
 	out = append(out, `":[`...)
 	first := true

@@ -304,6 +304,17 @@ func (g *Gateway) clientResponse(cs *clientSession, frame []byte, env *jsonrpc.E
 	}
 }
 
+// upstreamsStream reports whether the servers the session has open answer on SSE streams.
+func (cs *clientSession) upstreamsStream() bool {
+	open := cs.openUpstreams()
+	for _, s := range open {
+		if !s.Streams() {
+			return false
+		}
+	}
+	return len(open) > 0
+}
+
 // openUpstreams lists the upstream sessions the client session has open.
 func (cs *clientSession) openUpstreams() []*upstream.Session {
 	cs.mu.Lock()

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ type exchange struct {
 	finals    [][]byte // responses not yet written
 	want      int      // responses still to come
 	batch     bool
+	stream    bool // a server answered on an SSE stream: so does the gateway, if the client accepts it
 	signal    chan struct{}
 	keepAlive time.Duration
 }
@@ -54,6 +56,12 @@ func (x *exchange) finish(frame []byte) {
 	x.wake()
 }
 
+func (x *exchange) preferStream() {
+	x.mu.Lock()
+	x.stream = true
+	x.mu.Unlock()
+}
+
 func (x *exchange) wake() {
 	select {
 	case x.signal <- struct{}{}:
@@ -72,15 +80,17 @@ func (x *exchange) take() (out [][]byte, done bool) {
 
 // respond waits for the first thing to send. When only responses come back they go as JSON (an
 // array for a batch); anything else turns the response into an SSE stream that ends with the
-// last response. A client that goes away mid-stream cancels the calls. sent is called once the
-// response has been handed over.
+// last response, as does a call the server answered on a stream when the client accepts one. A
+// client that goes away mid-stream cancels the calls. sent is called once the response has been
+// handed over.
 func (x *exchange) respond(ctx *fasthttp.RequestCtx, cancel context.CancelFunc, sent func()) {
+	acceptsSSE := bytes.Contains(ctx.Request.Header.Peek("Accept"), []byte("text/event-stream"))
 	// Wait until there is either something other than responses to send, or every response.
 	var plain bool
 	for {
 		<-x.signal
 		x.mu.Lock()
-		related, pending := len(x.queue) > 0, x.want > 0
+		related, pending := len(x.queue) > 0 || (x.stream && acceptsSSE), x.want > 0
 		x.mu.Unlock()
 		if plain = !related && !pending; plain || related {
 			break

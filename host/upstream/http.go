@@ -176,7 +176,7 @@ func (t *streamable) post(ctx context.Context, frame []byte, id int64) error {
 			return fmt.Errorf("%w: response over %d bytes", ErrProtocol, maxFrame)
 		}
 		if len(bytes.TrimSpace(body)) > 0 {
-			t.inbox.Receive(body, id)
+			t.inbox.Receive(body, id, false)
 		}
 		return nil
 	default:
@@ -246,7 +246,7 @@ func (t *streamable) readStream(body io.ReadCloser, related int64) {
 			return
 		}
 		if ev.Name == "message" && len(ev.Data) > 0 {
-			t.inbox.Receive(ev.Data, related)
+			t.inbox.Receive(ev.Data, related, true)
 		}
 	}
 }
@@ -391,7 +391,7 @@ func DialSSE(ctx context.Context, spec HTTPSpec, inbox Inbox) (Transport, error)
 				default:
 				}
 			case "message":
-				inbox.Receive(ev.Data, 0)
+				inbox.Receive(ev.Data, 0, true)
 			}
 		}
 	}()

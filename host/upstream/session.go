@@ -38,12 +38,13 @@ type Session struct {
 	Replica *Replica // nil for sessions not bound to a replica
 	Init    Init
 
-	t       Transport
-	closing atomic.Bool // set by Close: the end was ours, not the server's failure
-	handler Handler
-	nextID  atomic.Int64
-	mu      sync.Mutex
-	pending map[int64]*call
+	t        Transport
+	closing  atomic.Bool // set by Close: the end was ours, not the server's failure
+	streamed atomic.Bool // the server's last answer came on an SSE stream
+	handler  Handler
+	nextID   atomic.Int64
+	mu       sync.Mutex
+	pending  map[int64]*call
 }
 
 // call is one request in flight.
@@ -52,6 +53,7 @@ type call struct {
 	on       func(frame []byte)
 	response chan []byte
 	failed   error // set before response is closed without a frame
+	streamed bool  // the response came on an SSE stream; set before it is sent on response
 }
 
 // Dialer starts a transport whose frames go to inbox.
@@ -120,6 +122,9 @@ func (s *Session) Done() <-chan struct{} { return s.t.Done() }
 // Err says why the session ended.
 func (s *Session) Err() error { return s.t.Err() }
 
+// Streams reports whether the server's last answer came on an SSE stream rather than as JSON.
+func (s *Session) Streams() bool { return s.streamed.Load() }
+
 // Alive reports whether the session can still carry calls.
 func (s *Session) Alive() bool {
 	select {
@@ -149,11 +154,12 @@ func (s *Session) watch() {
 }
 
 // Call sends a request frame (from a client, with its own id) and returns the server's response
-// frame, which still carries the upstream id: the caller restores the client's. Messages the
+// frame, which still carries the upstream id: the caller restores the client's; streamed says the
+// server answered on an SSE stream rather than with a JSON body. Messages the
 // server sends in relation to the call (progress, logging, server-to-client requests) go to on,
 // with progress tokens restored; on must not block for long. A call whose context ends is
 // cancelled upstream with notifications/cancelled.
-func (s *Session) Call(ctx context.Context, frame []byte, env *jsonrpc.Envelope, on func(frame []byte)) ([]byte, error) {
+func (s *Session) Call(ctx context.Context, frame []byte, env *jsonrpc.Envelope, on func(frame []byte)) (resp []byte, streamed bool, err error) {
 	id := s.nextID.Add(1)
 	var idBuf [20]byte
 	idBytes := strconv.AppendInt(idBuf[:0], id, 10)
@@ -165,7 +171,8 @@ func (s *Session) Call(ctx context.Context, frame []byte, env *jsonrpc.Envelope,
 		edits[1] = jsonrpc.Edit{Span: env.ProgressToken, With: idBytes}
 	}
 	out := jsonrpc.Splice(make([]byte, 0, len(frame)+8), frame, edits[:]...)
-	return s.roundTrip(ctx, id, out, c)
+	resp, err = s.roundTrip(ctx, id, out, c)
+	return resp, c.streamed, err
 }
 
 // Request sends a request the gateway itself makes (listing, initialize) and returns its result,
@@ -260,7 +267,7 @@ func (s *Session) Fail(id int64, err error) {
 }
 
 // Receive implements Inbox.
-func (s *Session) Receive(frame []byte, related int64) {
+func (s *Session) Receive(frame []byte, related int64, streamed bool) {
 	var env jsonrpc.Envelope
 	if err := jsonrpc.Decode(frame, &env); err != nil {
 		s.protocolError(frame, err)
@@ -277,6 +284,8 @@ func (s *Session) Receive(frame []byte, related int64) {
 		delete(s.pending, id)
 		s.mu.Unlock()
 		if ok {
+			c.streamed = streamed
+			s.streamed.Store(streamed)
 			c.response <- bytes.Clone(frame)
 		}
 		return

@@ -59,7 +59,7 @@ func readLines(r io.Reader, inbox Inbox) error {
 			long = long[:0]
 		}
 		if line = bytes.TrimSpace(line); len(line) > 0 {
-			inbox.Receive(line, 0)
+			inbox.Receive(line, 0, false)
 		}
 		if err != nil {
 			if err == io.EOF {

@@ -14,8 +14,9 @@ import (
 type Inbox interface {
 	// Receive takes one frame. related is the upstream request id whose HTTP response stream
 	// carried it, or 0 when the transport cannot tell (stdio, the standalone GET stream, legacy
-	// SSE). The frame is only valid during the call.
-	Receive(frame []byte, related int64)
+	// SSE). streamed says the frame came on an SSE stream rather than as a JSON body. The frame is
+	// only valid during the call.
+	Receive(frame []byte, related int64, streamed bool)
 	// Fail ends the request with upstream id id: its frame was sent, but its answer will not come.
 	Fail(id int64, err error)
 }
