@@ -1,0 +1,316 @@
+//go:build !wasip1
+
+package portcullis_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mcp/portcullis/abi"
+	"github.com/portcullis-mcp/portcullis/abi/abitest"
+	"github.com/portcullis-mcp/portcullis/host/plugin"
+)
+
+// guests are the Go guests built once per test binary: Go modules are
+// megabytes, so they are built here, never committed.
+var guests struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// build compiles ./example and ./internal/conformance to .wasm with the
+// real toolchain and returns the path of pkg's module.
+func build(t testing.TB, pkg string) string {
+	t.Helper()
+	guests.once.Do(func() {
+		guests.dir, guests.err = os.MkdirTemp("", "sdk-go-guests")
+		if guests.err != nil {
+			return
+		}
+		for _, p := range []string{"example", "conformance"} {
+			src := "./" + p
+			if p == "conformance" {
+				src = "./internal/conformance"
+			}
+			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", filepath.Join(guests.dir, p+".wasm"), src)
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				guests.err = errors.New("go build " + src + ": " + err.Error() + "\n" + string(out))
+				return
+			}
+		}
+	})
+	if guests.err != nil {
+		t.Fatal(guests.err)
+	}
+	return filepath.Join(guests.dir, pkg+".wasm")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if guests.dir != "" {
+		os.RemoveAll(guests.dir)
+	}
+	os.Exit(code)
+}
+
+type sink struct {
+	mu     sync.Mutex
+	events map[string][]string
+	logs   []string
+}
+
+func (s *sink) Enabled(context.Context, slog.Level) bool { return true }
+func (s *sink) WithAttrs([]slog.Attr) slog.Handler       { return s }
+func (s *sink) WithGroup(string) slog.Handler            { return s }
+func (s *sink) Handle(_ context.Context, r slog.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.logs = append(s.logs, r.Level.String()+" "+r.Message)
+	return nil
+}
+
+func (s *sink) event(_ string, name, data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events[string(name)] = append(s.events[string(name)], string(data))
+}
+
+func (s *sink) take(name string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev := s.events[name]
+	delete(s.events, name)
+	return ev
+}
+
+// loadGuest loads a built guest into a fresh engine.
+func loadGuest(t testing.TB, name string, spec plugin.Spec) (*plugin.Plugin, *sink) {
+	t.Helper()
+	wasm, err := os.ReadFile(build(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sink{events: map[string][]string{}}
+	e, err := plugin.NewEngine(plugin.EngineConfig{Logger: slog.New(s), Events: s.event})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Name, spec.Version = name, "0.0.1"
+	if spec.Hooks == nil {
+		spec.Hooks = abi.Hooks[:]
+	}
+	p, err := e.Load(context.Background(), wasm, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.Close(context.Background())
+		e.Close(context.Background())
+	})
+	return p, s
+}
+
+func TestGuest_GoldenInputs(t *testing.T) {
+	p, s := loadGuest(t, "conformance", plugin.Spec{})
+	vecs := abitest.MustLoad(t)
+	for _, vec := range vecs.Inputs {
+		t.Run(vec.Name, func(t *testing.T) {
+			in, err := vec.ABI()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v abi.Verdict
+			if err := p.Call(context.Background(), &in, time.Second, &v); err != nil {
+				t.Fatal(err)
+			}
+			events := s.take("call")
+			if len(events) != 1 {
+				t.Fatalf("%d call events, want 1", len(events))
+			}
+			var got abitest.Input
+			if err := json.Unmarshal([]byte(events[0]), &got); err != nil {
+				t.Fatal(err)
+			}
+			got.Name, got.Hex = vec.Name, vec.Hex
+			if len(got.Replicas) == 0 {
+				got.Replicas = vec.Replicas
+			}
+			want, _ := json.Marshal(vec)
+			have, _ := json.Marshal(got)
+			if string(want) != string(have) {
+				t.Fatalf("guest decoded\n%s\nwant\n%s", have, want)
+			}
+		})
+	}
+}
+
+func TestGuest_GoldenVerdicts(t *testing.T) {
+	p, _ := loadGuest(t, "conformance", plugin.Spec{})
+	vecs := abitest.MustLoad(t)
+	for _, vec := range vecs.Verdicts {
+		t.Run(vec.Name, func(t *testing.T) {
+			want, err := vec.ABI()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, _ := json.Marshal(map[string]any{"action": vec.Action, "code": vec.Code, "replica": vec.Replica, "payload": vec.Payload})
+			hook := abi.HookResponseGuard
+			if want.Action == abi.ActionRoute {
+				hook = abi.HookRoute
+			}
+			in := abi.Input{Hook: hook, Config: cfg, Frame: []byte(`{"jsonrpc":"2.0","id":"a-1","result":{}}`),
+				Replicas: make([]abi.Replica, 3)}
+			var got abi.Verdict
+			if err := p.Call(context.Background(), &in, time.Second, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Action != want.Action || got.Code != want.Code || got.Replica != want.Replica || string(got.Payload) != string(want.Payload) {
+				t.Fatalf("got %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestGuest_Failures(t *testing.T) {
+	p, s := loadGuest(t, "conformance", plugin.Spec{MemoryLimitPages: 1024, Breaker: plugin.BreakerConfig{Failures: 100}})
+	tests := []struct {
+		name    string
+		config  string
+		timeout time.Duration
+		want    error
+	}{
+		{"infinite loop", `{"spin":true}`, 100 * time.Millisecond, plugin.ErrTimeout},
+		{"unbounded allocation", `{"hog":true}`, 10 * time.Second, plugin.ErrTrap},
+		{"panic", `{"panic":true}`, time.Second, plugin.ErrGuestFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := abi.Input{Hook: abi.HookRequestGuard, Config: []byte(tt.config), Frame: []byte(`{}`)}
+			var v abi.Verdict
+			start := time.Now()
+			err := p.Call(context.Background(), &in, tt.timeout, &v)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Call error = %v, want %v", err, tt.want)
+			}
+			if took := time.Since(start); took > tt.timeout+2*time.Second {
+				t.Fatalf("stopped after %v, deadline %v", took, tt.timeout)
+			}
+			in.Config = []byte(`{"log":"still alive"}`)
+			if err := p.Call(context.Background(), &in, 5*time.Second, &v); err != nil || v.Action != abi.ActionAllow {
+				t.Fatalf("call after the failure: %v %s", err, v.Action)
+			}
+		})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !strings.Contains(strings.Join(s.logs, "\n"), "ERROR portcullis: request_guard handler panicked: conformance guest asked to panic") {
+		t.Fatalf("panic not logged: %q", s.logs)
+	}
+}
+
+// TestExample runs the README's guardrail the way the gateway will: a chain
+// with one binding.
+func TestExample(t *testing.T) {
+	p, s := loadGuest(t, "example", plugin.Spec{Hooks: []abi.Hook{abi.HookRequestGuard, abi.HookResponseGuard}})
+	chain, err := plugin.NewChain([]plugin.Binding{{
+		Name: "no-destruction", Plugin: p, Config: []byte(`{"deny": ["rm -rf", "drop table"]}`),
+		Timeout: 5 * time.Second, // correctness here, not speed: -race on a busy machine is slow
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		hook    abi.Hook
+		frame   string
+		blocked string
+		frameTo string
+	}{
+		{"harmless call", abi.HookRequestGuard,
+			`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sh","arguments":{"cmd":"ls"}}}`, "",
+			`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sh","arguments":{"cmd":"ls"}}}`},
+		{"denied phrase", abi.HookRequestGuard,
+			`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sh","arguments":{"cmd":"RM -RF /"}}}`,
+			"denied phrase in arguments: rm -rf", ""},
+		{"phrase outside arguments", abi.HookRequestGuard,
+			`{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"cursor":"rm -rf"}}`, "",
+			`{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"cursor":"rm -rf"}}`},
+		{"secret in result", abi.HookResponseGuard,
+			`{"jsonrpc":"2.0","id":4,"result":{"content":[{"type":"text","text":"key AKIAABCDEFGHIJKLMNOP"}]}}`, "",
+			`{"jsonrpc":"2.0","id":4,"result":{"content":[{"type":"text","text":"key [REDACTED]"}]}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var res plugin.Result
+			chain.Run(context.Background(), tt.hook, &plugin.Call{Server: "shell", Tool: "sh", Frame: []byte(tt.frame)}, &res)
+			if len(res.Outcomes) != 1 || res.Outcomes[0].Err != nil {
+				t.Fatalf("outcomes %+v", res.Outcomes)
+			}
+			if string(res.Reason) != tt.blocked || res.Blocked != (tt.blocked != "") {
+				t.Fatalf("blocked=%v reason %q, want %q", res.Blocked, res.Reason, tt.blocked)
+			}
+			if !res.Blocked && string(res.Frame) != tt.frameTo {
+				t.Fatalf("frame %s\nwant  %s", res.Frame, tt.frameTo)
+			}
+		})
+	}
+	if ev := s.take("redacted"); len(ev) != 1 || ev[0] != "shell" {
+		t.Fatalf("redacted events %q", ev)
+	}
+}
+
+// BenchmarkGuest_Instantiate reports the size of the Go guests and the
+// time to create one instance (the pool does this at load and to replace
+// failed instances).
+func BenchmarkGuest_Instantiate(b *testing.B) {
+	for _, name := range []string{"example", "conformance"} {
+		b.Run(name, func(b *testing.B) {
+			wasm, err := os.ReadFile(build(b, name))
+			if err != nil {
+				b.Fatal(err)
+			}
+			e, err := plugin.NewEngine(plugin.EngineConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close(context.Background())
+			spec := plugin.Spec{Name: name, Version: "1", Hooks: []abi.Hook{abi.HookRequestGuard}, Instances: 1}
+			b.ReportMetric(float64(len(wasm)), "wasm-bytes")
+			var ms runtime.MemStats
+			for b.Loop() {
+				p, err := e.Load(context.Background(), wasm, spec) // compile is cached after the first
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.Close(context.Background())
+			}
+			runtime.ReadMemStats(&ms)
+		})
+	}
+}
+
+// BenchmarkGuest_Call measures a hook call into the README's Go guard.
+func BenchmarkGuest_Call(b *testing.B) {
+	p, _ := loadGuest(b, "example", plugin.Spec{Hooks: []abi.Hook{abi.HookRequestGuard}})
+	in := abi.Input{Hook: abi.HookRequestGuard, Config: []byte(`{"deny":["rm -rf"]}`),
+		Frame: []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sh","arguments":{"cmd":"ls -la"}}}`)}
+	var v abi.Verdict
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Call(context.Background(), &in, time.Second, &v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
