@@ -19,6 +19,8 @@ import (
 	"github.com/portcullis-mcp/portcullis/host/config"
 	"github.com/portcullis-mcp/portcullis/host/demo"
 	"github.com/portcullis-mcp/portcullis/host/gateway"
+	"github.com/portcullis-mcp/portcullis/host/guard"
+	"github.com/portcullis-mcp/portcullis/host/plugin"
 	"github.com/portcullis-mcp/portcullis/host/record"
 	"github.com/portcullis-mcp/portcullis/host/store"
 	"github.com/portcullis-mcp/portcullis/host/upstream"
@@ -117,10 +119,30 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	go store.RunGC(bg, db, 5*time.Minute)
-	records := record.NewQueue(db, 8192, log)
+	opts := gateway.Options{Log: log, Env: upstream.Env{Log: log, Demo: demo.Serve}}
+	var auditSink func([]byte)
+	if len(cfg.Plugins) > 0 {
+		eng, err := plugin.NewEngine(plugin.EngineConfig{CacheDir: guard.CacheDir(cfg.DataDir), Logger: log})
+		if err != nil {
+			fmt.Fprintf(stderr, "portcullis: %v\n", err)
+			return 1
+		}
+		defer eng.Close(context.Background())
+		guards, err := guard.Load(ctx, eng, cfg, cfg.Dir)
+		if err != nil {
+			fmt.Fprintf(stderr, "portcullis: %v\n", err)
+			return 1
+		}
+		defer guards.Close(context.Background())
+		opts.Guards = guards
+		auditSink = func(rec []byte) { guards.Audit(bg, rec) }
+		log.Info("plugins loaded", "plugins", len(cfg.Plugins), "bindings", len(cfg.Bindings))
+	}
+	records := record.NewQueue(db, 8192, log, auditSink)
 	defer records.Close()
+	opts.Records = records
 
-	gw := gateway.New(cfg, gateway.Options{Log: log, Records: records, Env: upstream.Env{Log: log, Demo: demo.Serve}})
+	gw := gateway.New(cfg, opts)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "portcullis: listen: %v\n", err)

@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,16 +21,21 @@ import (
 
 // Config is the whole gateway configuration.
 type Config struct {
-	Listen             string   `yaml:"listen"`
-	DataDir            string   `yaml:"data_dir"`
-	MaxBodyBytes       int      `yaml:"max_body_bytes"`
-	NamespaceSeparator string   `yaml:"namespace_separator"`
-	AllowedOrigins     []string `yaml:"allowed_origins"`
-	AllowedHosts       []string `yaml:"allowed_hosts"`
-	ShutdownTimeout    Duration `yaml:"shutdown_timeout"`
-	SessionIdleTimeout Duration `yaml:"session_idle_timeout"`
-	MaxSessions        int      `yaml:"max_sessions"`
-	Servers            []Server `yaml:"servers"`
+	Listen             string    `yaml:"listen"`
+	DataDir            string    `yaml:"data_dir"`
+	MaxBodyBytes       int       `yaml:"max_body_bytes"`
+	NamespaceSeparator string    `yaml:"namespace_separator"`
+	AllowedOrigins     []string  `yaml:"allowed_origins"`
+	AllowedHosts       []string  `yaml:"allowed_hosts"`
+	ShutdownTimeout    Duration  `yaml:"shutdown_timeout"`
+	SessionIdleTimeout Duration  `yaml:"session_idle_timeout"`
+	MaxSessions        int       `yaml:"max_sessions"`
+	Servers            []Server  `yaml:"servers"`
+	Plugins            []Plugin  `yaml:"plugins"`
+	Bindings           []Binding `yaml:"bindings"`
+
+	// Dir is the folder of the config file; plugin paths are relative to it.
+	Dir string `yaml:"-"`
 
 	line map[string]int // "servers[1].name" -> line, for errors raised after decoding
 }
@@ -52,6 +59,32 @@ type Server struct {
 	// Unprefixed shows this server's tools and prompts on the aggregate endpoint under their own
 	// names, e.g. for clients with fixed tool names. At most one server may be unprefixed.
 	Unprefixed bool `yaml:"unprefixed"`
+}
+
+// Plugin is a Wasm plugin version loaded from a file.
+type Plugin struct {
+	Name        string   `yaml:"name"`
+	Version     string   `yaml:"version"`
+	Path        string   `yaml:"path"`  // the .wasm file, relative to the config file
+	Hooks       []string `yaml:"hooks"` // request_guard, response_guard, tool_filter, route, audit
+	MemoryPages uint32   `yaml:"memory_pages"`
+	Instances   int      `yaml:"instances"`
+	Timeout     Duration `yaml:"timeout"`
+	Clock       bool     `yaml:"clock"` // grant the real clock
+}
+
+// Binding attaches a plugin, with its config, to some of the traffic.
+type Binding struct {
+	Name      string   `yaml:"name"`
+	Plugin    string   `yaml:"plugin"`     // a plugin name, or name@version
+	Config    any      `yaml:"config"`     // handed to the plugin as JSON
+	Servers   []string `yaml:"servers"`    // globs; empty: every server
+	Tools     []string `yaml:"tools"`      // globs; empty: every call
+	Direction string   `yaml:"direction"`  // both, request or response
+	Mode      string   `yaml:"mode"`       // enforce or monitor
+	OnFailure string   `yaml:"on_failure"` // fail-closed or fail-open
+	Order     int      `yaml:"order"`
+	Timeout   Duration `yaml:"timeout"`
 }
 
 // Replica is one way to reach a server: a command (stdio) or a URL (Streamable HTTP or legacy SSE).
@@ -114,6 +147,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
+	c.Dir = filepath.Dir(path)
 	return c, nil
 }
 
@@ -146,7 +180,79 @@ func Parse(text []byte) (*Config, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
+	if err := c.validatePlugins(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// hookNames are the hooks a plugin may declare.
+var hookNames = []string{"request_guard", "response_guard", "tool_filter", "route", "audit"}
+
+func (c *Config) validatePlugins() error {
+	ids := map[string]bool{}
+	names := map[string]int{}
+	for i, p := range c.Plugins {
+		key := fmt.Sprintf("plugins[%d]", i)
+		if p.Name == "" || p.Version == "" || p.Path == "" {
+			return c.errAt(key, "a plugin needs a name, a version and a path")
+		}
+		if ids[p.Name+"@"+p.Version] {
+			return c.errAt(key, "plugin %s@%s is listed twice", p.Name, p.Version)
+		}
+		ids[p.Name+"@"+p.Version] = true
+		names[p.Name]++
+		if len(p.Hooks) == 0 {
+			return c.errAt(key+".hooks", "a plugin declares at least one hook (%s)", strings.Join(hookNames, ", "))
+		}
+		for _, h := range p.Hooks {
+			if !slices.Contains(hookNames, h) {
+				return c.errAt(key+".hooks", "%q is not a hook (%s)", h, strings.Join(hookNames, ", "))
+			}
+		}
+	}
+	bindings := map[string]bool{}
+	for i, b := range c.Bindings {
+		key := fmt.Sprintf("bindings[%d]", i)
+		if b.Name == "" {
+			return c.errAt(key, "a binding needs a name")
+		}
+		if bindings[b.Name] {
+			return c.errAt(key+".name", "duplicate binding name %q", b.Name)
+		}
+		bindings[b.Name] = true
+		switch {
+		case ids[b.Plugin]:
+		case names[b.Plugin] == 1:
+		case names[b.Plugin] > 1:
+			return c.errAt(key+".plugin", "%q has several versions: name one as name@version", b.Plugin)
+		default:
+			return c.errAt(key+".plugin", "no plugin %q is configured", b.Plugin)
+		}
+		for field, v := range map[string]struct {
+			value   string
+			allowed []string
+		}{
+			"direction":  {b.Direction, []string{"", "both", "request", "response"}},
+			"mode":       {b.Mode, []string{"", "enforce", "monitor"}},
+			"on_failure": {b.OnFailure, []string{"", "fail-closed", "fail-open"}},
+		} {
+			if !slices.Contains(v.allowed, v.value) {
+				return c.errAt(key+"."+field, "%q is not one of %s", v.value, strings.Join(v.allowed[1:], ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// PluginFor returns the plugin a binding names.
+func (c *Config) PluginFor(b Binding) (Plugin, bool) {
+	for _, p := range c.Plugins {
+		if p.Name+"@"+p.Version == b.Plugin || p.Name == b.Plugin {
+			return p, true
+		}
+	}
+	return Plugin{}, false
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)

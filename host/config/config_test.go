@@ -94,3 +94,38 @@ func TestParse_OneUnprefixedServer(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestParse_PluginsAndBindings(t *testing.T) {
+	c, err := Parse([]byte(`
+servers:
+  - name: a
+    command: x
+plugins:
+  - name: guard
+    version: 1.0.0
+    path: guard.wasm
+    hooks: [request_guard, response_guard]
+bindings:
+  - name: no-rm
+    plugin: guard
+    config: {deny: ["rm -rf"]}
+    servers: ["*"]
+    mode: monitor
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := c.PluginFor(c.Bindings[0]); !ok || p.Path != "guard.wasm" {
+		t.Fatalf("plugin for binding: %+v %v", p, ok)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"plugins:\n  - name: g\n    version: 1\n    path: g.wasm\n    hooks: [sniff]\n", `"sniff" is not a hook`},
+		{"plugins:\n  - name: g\n    version: 1\n    path: g.wasm\n    hooks: [audit]\nbindings:\n  - name: b\n    plugin: nope\n", `no plugin "nope"`},
+		{"plugins:\n  - name: g\n    version: 1\n    path: g.wasm\n    hooks: [audit]\nbindings:\n  - name: b\n    plugin: g\n    mode: loud\n", `"loud" is not one of enforce, monitor`},
+	} {
+		_, err := Parse([]byte("servers:\n  - name: a\n    command: x\n" + tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("err = %v, want %q", err, tc.want)
+		}
+	}
+}

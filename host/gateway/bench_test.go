@@ -2,8 +2,12 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -12,7 +16,9 @@ import (
 
 	"github.com/portcullis-mcp/portcullis/host/config"
 	"github.com/portcullis-mcp/portcullis/host/demo"
+	"github.com/portcullis-mcp/portcullis/host/guard"
 	"github.com/portcullis-mcp/portcullis/host/jsonrpc"
+	"github.com/portcullis-mcp/portcullis/host/plugin"
 	"github.com/portcullis-mcp/portcullis/host/upstream"
 )
 
@@ -43,6 +49,43 @@ func rawEcho(r io.ReadCloser, w io.WriteCloser) {
 	}
 }
 
+// BenchmarkGateway_ToolsCallGuarded measures what bound guards add to a tools/call: none, and
+// three bindings of a trivial native plugin on both directions, against the raw upstream.
+func BenchmarkGateway_ToolsCallGuarded(b *testing.B) {
+	allow, _ := filepath.Abs("../plugin/testdata/allow.wasm")
+	for _, n := range []int{0, 3} {
+		b.Run(fmt.Sprintf("guards=%d", n), func(b *testing.B) {
+			yaml := "servers:\n  - name: up\n    transport: demo\n"
+			if n > 0 {
+				yaml += "plugins:\n  - {name: allow, version: 1.0.0, path: " + allow + ", hooks: [request_guard, response_guard]}\nbindings:\n"
+				for i := range n {
+					yaml += fmt.Sprintf("  - {name: g%d, plugin: allow, config: {n: %d}}\n", i, i)
+				}
+			}
+			cfg, err := config.Parse([]byte(yaml))
+			if err != nil {
+				b.Fatal(err)
+			}
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			opts := Options{Log: log, Env: upstream.Env{Log: log, Demo: rawEcho}}
+			if n > 0 {
+				eng, err := plugin.NewEngine(plugin.EngineConfig{CacheDir: b.TempDir(), Logger: log})
+				if err != nil {
+					b.Fatal(err)
+				}
+				guards, err := guard.Load(context.Background(), eng, cfg, "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer eng.Close(context.Background())
+				defer guards.Close(context.Background())
+				opts.Guards = guards
+			}
+			benchCalls(b, New(cfg, opts), "up__echo")
+		})
+	}
+}
+
 // BenchmarkGateway_ToolsCall drives the gateway's HTTP handler directly (no sockets) with
 // tools/call requests on one session, against the raw upstream and the go-sdk demo server.
 func BenchmarkGateway_ToolsCall(b *testing.B) {
@@ -57,33 +100,37 @@ func BenchmarkGateway_ToolsCall(b *testing.B) {
 				b.Fatal(err)
 			}
 			log := slog.New(slog.NewTextHandler(io.Discard, nil))
-			g := New(cfg, Options{Log: log, Env: upstream.Env{Log: log, Demo: up.serve}})
-			session := benchInitialize(b, g)
-			var seq atomic.Int64
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				var ctx fasthttp.RequestCtx
-				var body []byte
-				for pb.Next() {
-					ctx.Request.Reset()
-					ctx.Response.Reset()
-					ctx.Request.Header.SetMethod("POST")
-					ctx.Request.SetRequestURI("/mcp")
-					ctx.Request.Header.Set("Mcp-Session-Id", session)
-					ctx.Request.Header.SetContentType("application/json")
-					body = append(body[:0], `{"jsonrpc":"2.0","id":`...)
-					body = strconv.AppendInt(body, seq.Add(1), 10)
-					body = append(body, `,"method":"tools/call","params":{"name":"`+up.tool+`","arguments":{"message":"hello"}}}`...)
-					ctx.Request.SetBody(body)
-					g.handle(&ctx)
-					if ctx.Response.StatusCode() != 200 || ctx.Response.IsBodyStream() {
-						b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
-					}
-				}
-			})
+			benchCalls(b, New(cfg, Options{Log: log, Env: upstream.Env{Log: log, Demo: up.serve}}), up.tool)
 		})
 	}
+}
+
+// benchCalls runs tools/call requests for tool through g's handler, in parallel on one session.
+func benchCalls(b *testing.B, g *Gateway, tool string) {
+	session := benchInitialize(b, g)
+	var seq atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var ctx fasthttp.RequestCtx
+		var body []byte
+		for pb.Next() {
+			ctx.Request.Reset()
+			ctx.Response.Reset()
+			ctx.Request.Header.SetMethod("POST")
+			ctx.Request.SetRequestURI("/mcp")
+			ctx.Request.Header.Set("Mcp-Session-Id", session)
+			ctx.Request.Header.SetContentType("application/json")
+			body = append(body[:0], `{"jsonrpc":"2.0","id":`...)
+			body = strconv.AppendInt(body, seq.Add(1), 10)
+			body = append(body, `,"method":"tools/call","params":{"name":"`+tool+`","arguments":{"message":"hello"}}}`...)
+			ctx.Request.SetBody(body)
+			g.handle(&ctx)
+			if ctx.Response.StatusCode() != 200 || ctx.Response.IsBodyStream() || bytes.Contains(ctx.Response.Body(), []byte(`"error"`)) {
+				b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+			}
+		}
+	})
 }
 
 func benchInitialize(b *testing.B, g *Gateway) string {

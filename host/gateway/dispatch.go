@@ -35,10 +35,21 @@ type outcome struct {
 	code         int    // the gateway's error, which replaces the response
 	err          string // its message
 	upstreamCode int    // an error the server returned, passed on as it is
+	plugins      []string
 }
 
 func (o *outcome) fail(code int, format string, args ...any) {
 	o.code, o.err = code, fmt.Sprintf(format, args...)
+}
+
+// block records a guard's refusal, with the guard's code when it gave one.
+func (o *outcome) block(err error) {
+	var b *pipeline.Blocked
+	if errors.As(err, &b) && b.Code != 0 {
+		o.fail(b.Code, "blocked by %s: %s", b.By, b.Reason)
+		return
+	}
+	o.fail(CodeBlocked, "blocked: %v", err)
 }
 
 // dispatch runs one client request and returns the response frame, with the client's id.
@@ -62,7 +73,7 @@ func (g *Gateway) dispatch(ctx context.Context, cs *clientSession, frame []byte,
 	if g.records != nil {
 		r := record.Record{Time: start, Session: cs.id, Agent: cs.caller.Agent, Team: cs.caller.Team, Method: string(env.Method),
 			Server: o.server, Name: o.name, RequestID: string(env.ID.In(frame)), Latency: time.Since(start), Retries: o.retries,
-			Replica: o.replica, Error: o.err, ErrorCode: cmp.Or(o.code, o.upstreamCode), InBytes: len(frame), OutBytes: len(resp)}
+			Replica: o.replica, Error: o.err, ErrorCode: cmp.Or(o.code, o.upstreamCode), Plugins: o.plugins, InBytes: len(frame), OutBytes: len(resp)}
 		if sc.HasTraceID() {
 			r.TraceID = sc.TraceID().String()
 		}
@@ -202,10 +213,11 @@ func (g *Gateway) forward(ctx context.Context, cs *clientSession, server, tool s
 	srv := snap.Server(server)
 	o.server = server
 	call := pipeline.Call{Principal: cs.caller, Method: string(env.Method), Server: server, Name: o.name}
+	defer func() { o.plugins = call.Plugins }()
 	if snap.Guards != nil {
 		out, err := snap.Guards.Request(ctx, &call, frame)
 		if err != nil {
-			o.fail(CodeBlocked, "blocked: %v", err)
+			o.block(err)
 			return nil
 		}
 		if !sameSlice(out, frame) {
@@ -226,7 +238,17 @@ func (g *Gateway) forward(ctx context.Context, cs *clientSession, server, tool s
 			if jsonrpc.Decode(f, &e) != nil {
 				return
 			}
-			if out := cs.relayFromServer(sess, f, &e); out != nil {
+			out := cs.relayFromServer(sess, f, &e)
+			if out != nil && snap.Guards != nil {
+				// What a server sends during a call passes the response guards too; a blocked
+				// notification or request is not shown to the client.
+				var err error
+				if out, err = snap.Guards.Response(ctx, &call, out); err != nil {
+					g.log.Info("guard withheld a message from a server", "server", server, "err", err)
+					out = nil
+				}
+			}
+			if out != nil {
 				x.push(out)
 			}
 		}
@@ -278,8 +300,11 @@ func (g *Gateway) answer(ctx context.Context, snap *pipeline.Snapshot, call *pip
 	out := jsonrpc.Splice(make([]byte, 0, len(resp)+len(clientID)), resp, jsonrpc.Edit{Span: e.ID, With: clientID})
 	if snap.Guards != nil {
 		guarded, err := snap.Guards.Response(ctx, call, out)
+		if err == nil && call.Method == "tools/list" && !e.Error.Present() {
+			guarded, err = snap.Guards.Tools(ctx, call, guarded)
+		}
 		if err != nil {
-			o.fail(CodeBlocked, "response blocked: %v", err)
+			o.block(err)
 			return nil
 		}
 		out = guarded

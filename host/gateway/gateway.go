@@ -40,6 +40,7 @@ type Options struct {
 	Log     *slog.Logger
 	Auth    identity.Authenticator // identity.Open when nil
 	Records *record.Queue          // nil discards records
+	Guards  pipeline.Guards        // the plugin chain; nil when no plugin is bound
 	Env     upstream.Env           // for starting servers (demo server, log)
 }
 
@@ -80,7 +81,7 @@ func New(cfg *config.Config, opts Options) *Gateway {
 	g := &Gateway{cfg: cfg, log: opts.Log, auth: opts.Auth, records: opts.Records,
 		sessions: map[string]*clientSession{}, closing: make(chan struct{}), keepAlive: keepAlive}
 	g.bg, g.stopBG = context.WithCancel(context.Background())
-	snap := &pipeline.Snapshot{Version: 1, Servers: map[string]*upstream.Server{}}
+	snap := &pipeline.Snapshot{Version: 1, Servers: map[string]*upstream.Server{}, Guards: opts.Guards}
 	for _, sc := range cfg.Servers {
 		snap.Servers[sc.Name] = upstream.NewServer(sc, opts.Env)
 		snap.Order = append(snap.Order, sc.Name)

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/portcullis-mcp/portcullis/host/jsonrpc"
+	"github.com/portcullis-mcp/portcullis/host/pipeline"
 	"github.com/portcullis-mcp/portcullis/host/upstream"
 )
 
@@ -30,6 +31,11 @@ func (g *Gateway) list(ctx context.Context, cs *clientSession, frame []byte, env
 	method := string(env.Method)
 	kind := listKinds[method]
 	items := g.collect(ctx, cs, method)
+	if snap := g.pipeline.Load(); snap.Guards != nil && method == "tools/list" {
+		for server, list := range items {
+			items[server] = g.filterTools(ctx, snap.Guards, cs, server, list)
+		}
+	}
 	if p, ok := x.(interface{ preferStream() }); ok && cs.upstreamsStream() {
 		p.preferStream() // the servers answer on streams: so does the aggregate
 	}
@@ -47,6 +53,32 @@ func (g *Gateway) list(ctx context.Context, cs *clientSession, frame []byte, env
 	}
 	out = append(out, "]}"...)
 	return jsonrpc.AppendResult(nil, env.ID.In(frame), out)
+}
+
+// filterTools runs the tool-list filters on one server's tools, as a tools/list result of that
+// server. A filter that fails under fail-closed hides the server's tools.
+func (g *Gateway) filterTools(ctx context.Context, guards pipeline.Guards, cs *clientSession, server string, tools []json.RawMessage) []json.RawMessage {
+	result, _ := json.Marshal(map[string]any{"tools": tools})
+	frame := jsonrpc.AppendResult(nil, []byte("0"), result)
+	call := pipeline.Call{Principal: cs.caller, Method: "tools/list", Server: server}
+	out, err := guards.Tools(ctx, &call, frame)
+	if err != nil {
+		g.log.Warn("tool filter hid a server's tools", "server", server, "err", err)
+		return nil
+	}
+	if sameSlice(out, frame) {
+		return tools
+	}
+	var r struct {
+		Result struct {
+			Tools []json.RawMessage `json:"tools"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		g.log.Warn("tool filter answered garbage; server's tools hidden", "server", server, "err", err)
+		return nil
+	}
+	return r.Result.Tools
 }
 
 // collect lists method on every server of the view at once.

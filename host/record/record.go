@@ -32,6 +32,7 @@ type Record struct {
 	ErrorCode int           `json:"error_code,omitempty"`
 	InBytes   int           `json:"in_bytes"`
 	OutBytes  int           `json:"out_bytes"`
+	Plugins   []string      `json:"plugins,omitempty"` // plugin versions that saw the request
 }
 
 // Key prefix of request records in the database; the version lets a later release migrate them.
@@ -46,11 +47,13 @@ type Queue struct {
 	seq     atomic.Uint64
 	wg      sync.WaitGroup
 	log     *slog.Logger
+	sink    func(record []byte)
 }
 
-// NewQueue starts the writer. db may be nil, in which case records are counted and discarded.
-func NewQueue(db *badger.DB, size int, log *slog.Logger) *Queue {
-	q := &Queue{db: db, ch: make(chan Record, size), log: log}
+// NewQueue starts the writer. db may be nil, in which case records are not stored. sink, when
+// not nil, receives each record as JSON after it is written (the audit-sink plugins).
+func NewQueue(db *badger.DB, size int, log *slog.Logger, sink func(record []byte)) *Queue {
+	q := &Queue{db: db, ch: make(chan Record, size), log: log, sink: sink}
 	q.wg.Add(1)
 	go q.run()
 	return q
@@ -97,17 +100,27 @@ func (q *Queue) run() {
 }
 
 func (q *Queue) write(batch []Record) {
-	if q.db == nil {
-		return
+	values := make([][]byte, 0, len(batch))
+	for _, r := range batch {
+		if v, err := json.Marshal(r); err == nil {
+			values = append(values, v)
+		}
 	}
+	if q.db != nil {
+		q.store(batch, values)
+	}
+	if q.sink != nil {
+		for _, v := range values {
+			q.sink(v)
+		}
+	}
+}
+
+func (q *Queue) store(batch []Record, values [][]byte) {
 	wb := q.db.NewWriteBatch()
 	defer wb.Cancel()
-	for _, r := range batch {
-		v, err := json.Marshal(r)
-		if err != nil {
-			continue
-		}
-		if err := wb.Set(q.key(r.Time), v); err != nil {
+	for i, v := range values {
+		if err := wb.Set(q.key(batch[i].Time), v); err != nil {
 			q.log.Error("record write", "err", err)
 			return
 		}

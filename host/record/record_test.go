@@ -17,7 +17,7 @@ func TestQueue_WritesAndSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := NewQueue(db, 1024, log)
+	q := NewQueue(db, 1024, log, nil)
 	base := time.Now()
 	for i := range 500 {
 		q.Add(Record{Time: base.Add(time.Duration(i)), Method: "tools/call", Server: "s", Name: "t", Latency: time.Duration(i)})
