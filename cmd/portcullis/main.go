@@ -135,6 +135,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		defer guards.Close(context.Background())
 		opts.Guards = guards
+		opts.Env.Route = guards.Route
 		auditSink = func(rec []byte) { guards.Audit(bg, rec) }
 		log.Info("plugins loaded", "plugins", len(cfg.Plugins), "bindings", len(cfg.Bindings))
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/portcullis-mcp/portcullis/host/config"
 	"github.com/portcullis-mcp/portcullis/host/pipeline"
 	"github.com/portcullis-mcp/portcullis/host/plugin"
+	"github.com/portcullis-mcp/portcullis/host/upstream"
 )
 
 // Guards runs a chain of bindings. It implements pipeline.Guards and is safe for concurrent use.
@@ -164,3 +165,34 @@ func (g *Guards) Close(ctx context.Context) error {
 func CacheDir(dataDir string) string { return filepath.Join(dataDir, "wasm-cache") }
 
 var _ pipeline.Guards = (*Guards)(nil)
+
+// Route returns the strategy for a server: routing plugins bound to it when there are any, with
+// the built-in strategy deciding when no plugin chooses. It fits upstream.Env.Route.
+func (g *Guards) Route(server string, builtin upstream.Strategy) upstream.Strategy {
+	if !g.chain.Has(abi.HookRoute) {
+		return builtin
+	}
+	return &routeStrategy{g: g, server: server, builtin: builtin}
+}
+
+type routeStrategy struct {
+	g       *Guards
+	server  string
+	builtin upstream.Strategy
+}
+
+// Pick asks the route plugins; a failure or no choice falls back to the built-in strategy, so a
+// broken routing plugin never makes a server unreachable.
+func (r *routeStrategy) Pick(up []*upstream.Replica) int {
+	replicas := make([]abi.Replica, len(up))
+	for i, rep := range up {
+		replicas[i] = abi.Replica{Name: rep.Name(), InFlight: uint32(rep.InFlight()), Healthy: true}
+	}
+	res := r.g.results.Get().(*plugin.Result)
+	defer r.g.results.Put(res)
+	r.g.chain.Run(context.Background(), abi.HookRoute, &plugin.Call{Server: r.server, Replicas: replicas}, res)
+	if !res.Blocked && res.Replica >= 0 && res.Replica < len(up) {
+		return res.Replica
+	}
+	return r.builtin.Pick(up)
+}

@@ -2,10 +2,13 @@ package guard
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/portcullis-mcp/portcullis/abi"
 	"github.com/portcullis-mcp/portcullis/host/config"
 	"github.com/portcullis-mcp/portcullis/host/demo"
 	"github.com/portcullis-mcp/portcullis/host/gateway"
@@ -50,13 +54,17 @@ func (r *recorded) add(rec []byte) {
 
 // start runs a gateway with the plugins and bindings of yaml, in front of the demo server.
 func start(t *testing.T, yaml string) (*mcp.ClientSession, *recorded) {
+	return startWithEvents(t, yaml, nil)
+}
+
+func startWithEvents(t *testing.T, yaml string, events plugin.EventSink) (*mcp.ClientSession, *recorded) {
 	t.Helper()
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := plugin.NewEngine(plugin.EngineConfig{CacheDir: t.TempDir(), Logger: log})
+	eng, err := plugin.NewEngine(plugin.EngineConfig{CacheDir: t.TempDir(), Logger: log, Events: events})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +74,8 @@ func start(t *testing.T, yaml string) (*mcp.ClientSession, *recorded) {
 		t.Fatal(err)
 	}
 	recs := &recorded{}
-	queue := record.NewQueue(nil, 1024, log, recs.add)
-	g := gateway.New(cfg, gateway.Options{Log: log, Guards: guards, Records: queue, Env: upstream.Env{Log: log, Demo: demo.Serve}})
+	queue := record.NewQueue(nil, 1024, log, func(rec []byte) { recs.add(rec); guards.Audit(ctx, rec) })
+	g := gateway.New(cfg, gateway.Options{Log: log, Guards: guards, Records: queue, Env: upstream.Env{Log: log, Demo: demo.Serve, Route: guards.Route}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -195,4 +203,66 @@ func waitFor(t *testing.T, ok func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// A routing plugin bound to a server with replicas chooses the replica of every call.
+func TestGuards_RoutePluginPicksReplica(t *testing.T) {
+	script, _ := filepath.Abs("../plugin/testdata/script.wasm")
+	pick := func(name string) string {
+		s := mcp.NewServer(&mcp.Implementation{Name: name, Version: "1"}, nil)
+		mcp.AddTool(s, &mcp.Tool{Name: "whoami"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: name}}}, nil, nil
+		})
+		ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+		t.Cleanup(ts.Close)
+		return ts.URL
+	}
+	a, b := pick("replica-a"), pick("replica-b")
+	verdict := hex.EncodeToString(abi.AppendVerdict(nil, &abi.Verdict{Action: abi.ActionRoute, Replica: 1}))
+	cs, _ := start(t, fmt.Sprintf(`
+servers:
+  - name: pool
+    session: shared
+    replicas: [{url: %s}, {url: %s}]
+plugins:
+  - {name: router, version: 1.0.0, path: %s, hooks: [route]}
+bindings:
+  - {name: always-second, plugin: router, config: %q, servers: [pool]}
+`, a, b, script, verdict))
+	for range 4 {
+		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "pool__whoami"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Content[0].(*mcp.TextContent).Text; got != "replica-b" {
+			t.Fatalf("routing plugin chose replica 1, call went to %q", got)
+		}
+	}
+}
+
+// An audit sink receives every finished call, off the request path.
+func TestGuards_AuditSinkSeesFinishedCalls(t *testing.T) {
+	script, _ := filepath.Abs("../plugin/testdata/script.wasm")
+	var mu sync.Mutex
+	seen := 0
+	cs, _ := startWithEvents(t, fmt.Sprintf(`
+servers:
+  - {name: demo, transport: demo}
+plugins:
+  - {name: sink, version: 1.0.0, path: %s, hooks: [audit]}
+bindings:
+  - {name: audit-all, plugin: sink, config: "E"}
+`, script), func(id string, _, _ []byte) {
+		if id == "sink@1.0.0" {
+			mu.Lock()
+			seen++
+			mu.Unlock()
+		}
+	})
+	for range 3 {
+		if _, err := echo(cs, "demo__echo", "audited"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return seen >= 3 })
 }

@@ -102,20 +102,24 @@ func Decode(frame []byte, env *Envelope) error {
 	end, err := eachMember(frame, i, 1, func(key []byte, s, e int) error {
 		switch string(key) {
 		case "jsonrpc":
-			version = Span{s, e}
+			return set(&version, s, e)
 		case "method":
-			method = Span{s, e}
+			return set(&method, s, e)
 		case "id":
-			env.ID = Span{s, e}
+			return set(&env.ID, s, e)
 		case "params":
-			env.Params = Span{s, e}
+			return set(&env.Params, s, e)
 		case "result":
-			env.Result = Span{s, e}
+			return set(&env.Result, s, e)
 		case "error":
-			env.Error = Span{s, e}
+			return set(&env.Error, s, e)
 		}
 		return nil
 	})
+	if errors.Is(err, errDuplicate) {
+		*env = Envelope{}
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
 	if err != nil || skipSpace(frame, end) != len(frame) {
 		*env = Envelope{}
 		return ErrParse
@@ -153,7 +157,10 @@ func Decode(frame []byte, env *Envelope) error {
 		if env.Params.Present() {
 			switch frame[env.Params.Start] {
 			case '{':
-				return env.decodeParams(frame)
+				if err := env.decodeParams(frame); err != nil {
+					return fmt.Errorf("%w: params: %v", ErrInvalid, err)
+				}
+				return nil
 			case '[':
 			default:
 				return fmt.Errorf("%w: params must be an object or an array", ErrInvalid)
@@ -171,23 +178,23 @@ func (env *Envelope) decodeParams(frame []byte) error {
 	_, err := eachMember(frame, env.Params.Start, 2, func(key []byte, s, e int) error {
 		switch string(key) {
 		case "name":
-			env.Name = Span{s, e}
+			return set(&env.Name, s, e)
 		case "uri":
-			env.URI = Span{s, e}
+			return set(&env.URI, s, e)
 		case "cursor":
-			env.Cursor = Span{s, e}
+			return set(&env.Cursor, s, e)
 		case "requestId":
-			env.RequestID = Span{s, e}
+			return set(&env.RequestID, s, e)
 		case "arguments":
-			env.Arguments = Span{s, e}
+			return set(&env.Arguments, s, e)
 		case "_meta":
 			if frame[s] == '{' {
 				_, err := eachMember(frame, s, 3, func(k []byte, s, e int) error {
 					switch string(k) {
 					case "progressToken":
-						env.ProgressToken = Span{s, e}
+						return set(&env.ProgressToken, s, e)
 					case "traceparent":
-						env.TraceParent = Span{s, e}
+						return set(&env.TraceParent, s, e)
 					}
 					return nil
 				})
@@ -198,9 +205,9 @@ func (env *Envelope) decodeParams(frame []byte) error {
 				_, err := eachMember(frame, s, 3, func(k []byte, s, e int) error {
 					switch string(k) {
 					case "name":
-						env.Name = Span{s, e}
+						return set(&env.Name, s, e)
 					case "uri":
-						env.URI = Span{s, e}
+						return set(&env.URI, s, e)
 					}
 					return nil
 				})
@@ -210,6 +217,19 @@ func (env *Envelope) decodeParams(frame []byte) error {
 		return nil
 	})
 	return err
+}
+
+// errDuplicate refuses a frame that names a routing field twice: parsers disagree on which copy
+// wins, so a gateway that routed on one while the server acted on the other could be fooled
+// (params.name "safe" for policy, "delete_all" for the server).
+var errDuplicate = errors.New("a routing field appears twice")
+
+func set(f *Span, s, e int) error {
+	if f.Present() {
+		return errDuplicate
+	}
+	*f = Span{s, e}
+	return nil
 }
 
 // MethodIs reports whether the frame's method is m, without allocating.

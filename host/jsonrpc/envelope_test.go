@@ -32,6 +32,8 @@ func TestDecode_Kinds(t *testing.T) {
 		{"null request id", `{"jsonrpc":"2.0","id":null,"method":"ping"}`, KindInvalid, "", "", "", ErrInvalid},
 		{"numeric method", `{"jsonrpc":"2.0","id":1,"method":5}`, KindInvalid, "", "", "", ErrInvalid},
 		{"scalar params", `{"jsonrpc":"2.0","id":1,"method":"x","params":3}`, KindInvalid, "", "", "", ErrInvalid},
+		{"duplicate id", `{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`, KindInvalid, "", "", "", ErrInvalid},
+		{"duplicate tool name", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"safe","arguments":{},"name":"delete_all"}}`, KindInvalid, "", "", "", ErrInvalid},
 		{"result and error", `{"jsonrpc":"2.0","id":1,"result":{},"error":{}}`, KindInvalid, "", "", "", ErrInvalid},
 	}
 	for _, tc := range tests {

@@ -67,6 +67,8 @@ type Env struct {
 	Log *slog.Logger
 	// Demo serves the built-in demo server on a pair of pipes.
 	Demo func(r io.ReadCloser, w io.WriteCloser)
+	// Route, when not nil, may replace a server's built-in strategy (routing plugins).
+	Route func(server string, builtin Strategy) Strategy
 }
 
 // NewServer prepares a server from its configuration; nothing is started.
@@ -75,6 +77,9 @@ func NewServer(cfg config.Server, env Env) *Server {
 		env.Log = slog.Default()
 	}
 	s := &Server{Name: cfg.Name, Config: cfg, strategy: NewStrategy(cfg.Strategy), env: env}
+	if env.Route != nil {
+		s.strategy = env.Route(cfg.Name, s.strategy)
+	}
 	for i, rc := range cfg.Replicas {
 		r := &Replica{Index: i, Spec: rc}
 		if rc.Transport == config.TransportHTTP || rc.Transport == config.TransportSSE {
