@@ -30,6 +30,7 @@ base=${BENCH_PORT_BASE:-19100}
 echo_addr=127.0.0.1:$base
 sdk_addr=127.0.0.1:$((base + 1))
 gw_addr=127.0.0.1:$((base + 2))
+guarded_addr=127.0.0.1:$((base + 3))
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -163,9 +164,29 @@ scenario gateway-compare "The echo server directly (A) and through the gateway w
 	--compare "http://$gw_addr/mcp" --compare-label gateway --compare-tool echo__echo \
 	--duration "$compare_duration" --concurrency "$concurrency"
 
-# TODO(lead): when plugins and the registry land, add the remaining scenarios of issue 7
-# here, each as a compare run against the same echo upstream:
-#   gateway-builtin-guards  the built-in guards bound to all traffic
-#   gateway-three-guards    three Wasm guards bound to the echo server
-#   gateway-hot-swap        a plugin version swapped every second under load (errors must stay 0)
+# A second gateway with three trivial native guards bound on both directions, so the run shows
+# what the plugin path itself costs.
+cat >"$work/guarded.yaml" <<YAML
+listen: $guarded_addr
+data_dir: $work/guarded-data
+servers:
+  - name: echo
+    url: http://$echo_addr/mcp
+plugins:
+  - {name: allow, version: 1.0.0, path: $root/host/plugin/testdata/allow.wasm, hooks: [request_guard, response_guard]}
+bindings:
+  - {name: guard-1, plugin: allow, config: {n: 1}}
+  - {name: guard-2, plugin: allow, config: {n: 2}}
+  - {name: guard-3, plugin: allow, config: {n: 3}}
+YAML
+"$bin" serve --config "$work/guarded.yaml" --log-level warn 2>"$out/guarded.log" &
+pids+=($!)
+wait_port "$guarded_addr"
+scenario gateway-three-guards "The gateway with no plugins (A) and a gateway with three Wasm guards bound on both directions (B), in alternating 1 s slices." \
+	--url "http://$gw_addr/mcp" --label no-plugins --tool echo__echo --args '{"message":"hello"}' \
+	--compare "http://$guarded_addr/mcp" --compare-label three-guards --compare-tool echo__echo \
+	--duration "$compare_duration" --concurrency "$concurrency"
+
+# Still to come with their issues: gateway-builtin-guards (the built-in guards, issue 5) and
+# gateway-hot-swap (a plugin version swapped every second under load, issue 6).
 log "results in $out"
