@@ -128,3 +128,20 @@ func rawSessionVersion(t *testing.T, url, version string) string {
 	req := `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"` + version + `","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
 	return rawInitialize(t, url, req)
 }
+
+// Headers that contradict the body are refused; routing and policy follow the body.
+func TestGateway_HeaderBodyMismatch(t *testing.T) {
+	base, _ := startGateway(t, "servers:\n  - name: demo\n    transport: demo\n")
+	id := rawSession(t, base+"/mcp")
+	call := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"demo__echo","arguments":{"message":"m"}}}`
+	code, body := rawPost(t, base+"/mcp", id, call, "Mcp-Method", "tools/call", "Mcp-Name", "safe")
+	if code != 400 || !strings.Contains(body, `"id":9,"error":{"code":-32020`) {
+		t.Fatalf("mismatched Mcp-Name: %d %s", code, body)
+	}
+	if code, body := rawPost(t, base+"/mcp", id, call, "Mcp-Method", "tools/list"); code != 400 || !strings.Contains(body, "-32020") {
+		t.Fatalf("mismatched Mcp-Method: %d %s", code, body)
+	}
+	if code, body := rawPost(t, base+"/mcp", id, call, "Mcp-Method", "tools/call", "Mcp-Name", "=?base64?ZGVtb19fZWNobw==?="); code != 200 || !strings.Contains(body, `"text":"m"`) {
+		t.Fatalf("matching base64 Mcp-Name: %d %s", code, body)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/portcullis-mcp/portcullis/host/identity"
+	"github.com/portcullis-mcp/portcullis/host/internal/mcpheader"
 	"github.com/portcullis-mcp/portcullis/host/jsonrpc"
 	"github.com/portcullis-mcp/portcullis/host/upstream"
 )
@@ -36,6 +37,11 @@ func (g *Gateway) post(ctx *fasthttp.RequestCtx, v *view, caller identity.Princi
 		return
 	case err != nil:
 		rpcError(ctx, fasthttp.StatusBadRequest, errorID(frame, &env), decodeErrorCode(err), decodeErrorMessage(err))
+		return
+	}
+	if err := mcpheader.Check(string(ctx.Request.Header.Peek("Mcp-Method")), string(ctx.Request.Header.Peek("Mcp-Name")), frame, &env); err != nil {
+		// Policy follows the body; a request whose headers say otherwise is refused outright.
+		rpcError(ctx, fasthttp.StatusBadRequest, errorID(frame, &env), mcpheader.CodeMismatch, err.Error())
 		return
 	}
 	if env.Kind == jsonrpc.KindRequest && env.MethodIs("initialize") {
