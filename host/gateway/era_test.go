@@ -3,6 +3,9 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -143,5 +146,106 @@ func TestGateway_HeaderBodyMismatch(t *testing.T) {
 	}
 	if code, body := rawPost(t, base+"/mcp", id, call, "Mcp-Method", "tools/call", "Mcp-Name", "=?base64?ZGVtb19fZWNobw==?="); code != 200 || !strings.Contains(body, `"text":"m"`) {
 		t.Fatalf("matching base64 Mcp-Name: %d %s", code, body)
+	}
+}
+
+// TestGateway_EraMatrix runs go-sdk clients of every stateful era against upstreams of an older
+// transport (2024-11-05 HTTP+SSE), the current one (Streamable HTTP, sessions) and a newer,
+// stateless one (a go-sdk server in stateless mode), exercising tools, resources, prompts,
+// progress, sampling and change notifications through the aggregate.
+func TestGateway_EraMatrix(t *testing.T) {
+	newServer := func(name string) *mcp.Server {
+		s := upstreamServer(name)
+		mcp.AddTool(s, &mcp.Tool{Name: "progress"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			for i := 1; i <= 2; i++ {
+				req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(), Progress: float64(i), Total: 2})
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
+		})
+		s.AddResource(&mcp.Resource{URI: "era://" + name, Name: "r"}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: "era://" + name, Text: name}}}, nil
+		})
+		s.AddPrompt(&mcp.Prompt{Name: "p"}, func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: name}}}}, nil
+		})
+		return s
+	}
+	older := goSDKServer(t, newServer("older"), true)
+	currentSrv := newServer("current")
+	current := goSDKServer(t, currentSrv, false)
+	statelessSrv := newServer("newer")
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return statelessSrv }, &mcp.StreamableHTTPOptions{Stateless: true}))
+	t.Cleanup(ts.Close)
+	base, _ := startGateway(t, fmt.Sprintf(`
+servers:
+  - {name: older, url: %s, transport: sse}
+  - {name: current, url: %s}
+  - {name: newer, url: %s}
+  - {name: demo, transport: demo}
+`, older, current, ts.URL))
+
+	for _, version := range []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"} {
+		t.Run(version, func(t *testing.T) {
+			var mu sync.Mutex
+			progress := map[string]int{}
+			changed := make(chan struct{}, 8)
+			opts := &mcp.ClientOptions{
+				ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+					mu.Lock()
+					progress[fmt.Sprint(r.Params.ProgressToken)]++
+					mu.Unlock()
+				},
+				CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+					return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: version}}, nil
+				},
+				ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var transport mcp.Transport = &mcp.StreamableClientTransport{Endpoint: base + "/mcp"}
+			if version == "2024-11-05" {
+				transport = &mcp.SSEClientTransport{Endpoint: base + "/sse"}
+			}
+			cs, err := mcp.NewClient(&mcp.Implementation{Name: "era-" + version, Version: "1"}, opts).Connect(ctx, transport, &mcp.ClientSessionOptions{ProtocolVersion: version})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			if got := cs.InitializeResult().ProtocolVersion; got != version {
+				t.Fatalf("negotiated %s", got)
+			}
+			for _, up := range []string{"older", "current", "newer"} {
+				if got := callText(t, cs, up+"__whoami", nil); got != up {
+					t.Errorf("%s__whoami = %q", up, got)
+				}
+				p := &mcp.CallToolParams{Name: up + "__progress"}
+				p.SetProgressToken(up)
+				if _, err := cs.CallTool(ctx, p); err != nil {
+					t.Errorf("%s__progress: %v", up, err)
+				}
+				if r, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "era://" + up}); err != nil || r.Contents[0].Text != up {
+					t.Errorf("read era://%s: %v", up, err)
+				}
+				if p, err := cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: up + "__p"}); err != nil || p.Messages[0].Content.(*mcp.TextContent).Text != up {
+					t.Errorf("prompt %s__p: %v", up, err)
+				}
+			}
+			waitFor(t, 5*time.Second, func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return progress["older"] == 2 && progress["current"] == 2 && progress["newer"] == 2
+			}, fmt.Sprintf("progress by upstream: %v", progress))
+			if got := callText(t, cs, "demo__summarize", map[string]any{"text": "t"}); got != "summary: "+version {
+				t.Errorf("sampling: %q", got)
+			}
+			mcp.AddTool(currentSrv, &mcp.Tool{Name: "added_for_" + strings.ReplaceAll(version, "-", "_")}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+				return &mcp.CallToolResult{}, nil, nil
+			})
+			select {
+			case <-changed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("tools/list_changed did not reach the client")
+			}
+		})
 	}
 }
