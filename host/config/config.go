@@ -21,18 +21,22 @@ import (
 
 // Config is the whole gateway configuration.
 type Config struct {
-	Listen             string    `yaml:"listen"`
-	DataDir            string    `yaml:"data_dir"`
-	MaxBodyBytes       int       `yaml:"max_body_bytes"`
-	NamespaceSeparator string    `yaml:"namespace_separator"`
-	AllowedOrigins     []string  `yaml:"allowed_origins"`
-	AllowedHosts       []string  `yaml:"allowed_hosts"`
-	ShutdownTimeout    Duration  `yaml:"shutdown_timeout"`
-	SessionIdleTimeout Duration  `yaml:"session_idle_timeout"`
-	MaxSessions        int       `yaml:"max_sessions"`
-	Servers            []Server  `yaml:"servers"`
-	Plugins            []Plugin  `yaml:"plugins"`
-	Bindings           []Binding `yaml:"bindings"`
+	Listen             string   `yaml:"listen"`
+	DataDir            string   `yaml:"data_dir"`
+	MaxBodyBytes       int      `yaml:"max_body_bytes"`
+	NamespaceSeparator string   `yaml:"namespace_separator"`
+	AllowedOrigins     []string `yaml:"allowed_origins"`
+	AllowedHosts       []string `yaml:"allowed_hosts"`
+	ShutdownTimeout    Duration `yaml:"shutdown_timeout"`
+	SessionIdleTimeout Duration `yaml:"session_idle_timeout"`
+	MaxSessions        int      `yaml:"max_sessions"`
+	// StatelessClients serves 2026-07-28 clients statelessly. Off by default until requests from
+	// servers to such clients (sampling, elicitation, roots) are bridged: without it those clients
+	// fall back to 2025-11-25, where every flow works.
+	StatelessClients bool      `yaml:"stateless_clients"`
+	Servers          []Server  `yaml:"servers"`
+	Plugins          []Plugin  `yaml:"plugins"`
+	Bindings         []Binding `yaml:"bindings"`
 
 	// Dir is the folder of the config file; plugin paths are relative to it.
 	Dir string `yaml:"-"`

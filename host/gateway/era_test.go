@@ -249,3 +249,88 @@ servers:
 		})
 	}
 }
+
+// A 2026-07-28 client (the go-sdk's default) works statelessly through the gateway in front of
+// 2025-era stateful servers: discovery, calls with progress, and change notifications through
+// subscriptions/listen.
+func TestGateway_StatelessClient(t *testing.T) {
+	up := upstreamServer("stateful")
+	base, g := startGateway(t, fmt.Sprintf("stateless_clients: true\nservers:\n  - name: up\n    url: %s\n  - name: demo\n    transport: demo\n", goSDKServer(t, up, false)))
+	for _, path := range []string{"/mcp", "/mcp/up"} {
+		t.Run(path, func(t *testing.T) {
+			var mu sync.Mutex
+			var progress []float64
+			changed := make(chan struct{}, 4)
+			c := mcp.NewClient(&mcp.Implementation{Name: "modern", Version: "1"}, &mcp.ClientOptions{
+				ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
+				ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+					mu.Lock()
+					progress = append(progress, r.Params.Progress)
+					mu.Unlock()
+				},
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: base + path}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			if v := cs.InitializeResult().ProtocolVersion; v != "2026-07-28" {
+				t.Fatalf("client runs %s, want the stateless era", v)
+			}
+			whoami := "whoami"
+			if path == "/mcp" {
+				whoami = "up__whoami"
+				p := &mcp.CallToolParams{Name: "demo__count_slowly", Arguments: map[string]any{"n": 2, "interval_ms": 1}}
+				p.SetProgressToken("t")
+				if _, err := cs.CallTool(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(progress) == 2 }, "progress did not reach the stateless client")
+			}
+			if got := callText(t, cs, whoami, nil); got != "stateful" {
+				t.Fatalf("%s = %q", whoami, got)
+			}
+			mcp.AddTool(up, &mcp.Tool{Name: "new_" + strings.Trim(strings.ReplaceAll(path, "/", "_"), "_")}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+				return &mcp.CallToolResult{}, nil, nil
+			})
+			select {
+			case <-changed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("tools/list_changed did not reach the client through subscriptions/listen")
+			}
+		})
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	for id := range g.sessions {
+		if !strings.HasPrefix(id, "stateless/") {
+			t.Errorf("a stateless client left session %s", id)
+		}
+	}
+}
+
+// Without stateless_clients, a 2026-07-28 client is told so and falls back to 2025-11-25, where
+// requests from servers (sampling here) reach it.
+func TestGateway_StatelessClientFallsBack(t *testing.T) {
+	base, _ := startGateway(t, "servers:\n  - name: demo\n    transport: demo\n")
+	c := mcp.NewClient(&mcp.Implementation{Name: "modern", Version: "1"}, &mcp.ClientOptions{
+		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "fell back"}}, nil
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: base + "/mcp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if v := cs.InitializeResult().ProtocolVersion; v != "2025-11-25" {
+		t.Fatalf("negotiated %s", v)
+	}
+	if got := callText(t, cs, "demo__summarize", map[string]any{"text": "x"}); got != "summary: fell back" {
+		t.Fatalf("sampling after fallback: %q", got)
+	}
+}

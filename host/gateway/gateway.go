@@ -377,7 +377,7 @@ func (g *Gateway) findSession(ctx *fasthttp.RequestCtx, v *view, caller identity
 	g.mu.RLock()
 	cs := g.sessions[string(id)]
 	g.mu.RUnlock()
-	if cs == nil || cs.caller.Key != caller.Key || cs.view.single != v.single || cs.legacy != legacy {
+	if cs == nil || cs.caller.Key != caller.Key || cs.view.single != v.single || cs.legacy != legacy || cs.stateless {
 		httpError(ctx, fasthttp.StatusNotFound, "session not found")
 		return nil, false
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,6 +47,19 @@ func (g *Gateway) post(ctx *fasthttp.RequestCtx, v *view, caller identity.Princi
 	}
 	if env.Kind == jsonrpc.KindRequest && env.MethodIs("initialize") {
 		g.initialize(ctx, v, caller, frame, &env)
+		return
+	}
+	if isStateless(ctx) {
+		if !g.cfg.StatelessClients {
+			// The answer a stateful server gives: the client falls back to initialize.
+			data, _ := json.Marshal(map[string]any{"supported": SupportedVersions, "requested": StatelessVersion})
+			id := cmp.Or(string(errorID(frame, &env)), "null")
+			ctx.SetStatusCode(fasthttp.StatusBadRequest)
+			writeJSON(ctx, []byte(`{"jsonrpc":"2.0","id":`+id+`,"error":{"code":-32022,"message":"protocol version `+
+				StatelessVersion+` is not enabled on this gateway","data":`+string(data)+`}}`))
+			return
+		}
+		g.stateless(ctx, v, caller, frame, env)
 		return
 	}
 	cs, ok := g.session(ctx, v, caller)
@@ -206,41 +220,46 @@ func (g *Gateway) initResult(cs *clientSession, frame []byte, env *jsonrpc.Envel
 		version = p.ProtocolVersion
 	}
 	cs.caps, cs.info = p.Capabilities, p.ClientInfo
-	result := map[string]any{
-		"protocolVersion": version,
-		"capabilities": map[string]any{
-			"tools": map[string]any{"listChanged": true}, "prompts": map[string]any{"listChanged": true},
-			"resources": map[string]any{"subscribe": true, "listChanged": true}, "logging": map[string]any{},
-			"completions": map[string]any{},
-		},
-		"serverInfo":   map[string]any{"name": "portcullis", "version": Version},
-		"instructions": "Portcullis gateway: tools and prompts of every server appear as <server>" + g.cfg.NamespaceSeparator + "<name>.",
+	caps, info, instructions, err := g.offer(cs)
+	if err != nil {
+		return jsonrpc.AppendError(nil, env.ID.In(frame), CodeUnavailable, err.Error())
 	}
-	if v := cs.view; !v.aggregate() {
-		srv := g.pipeline.Load().Server(v.single)
-		opened, cancel := context.WithTimeout(cs.ctx, srv.Config.ConnectTimeout.D())
-		sess, err := g.upstreamSession(opened, cs, srv, nil)
-		cancel()
-		if err != nil {
-			return jsonrpc.AppendError(nil, env.ID.In(frame), CodeUnavailable, "upstream "+srv.Name+" unavailable: "+err.Error())
-		}
-		result["capabilities"] = sess.Init.Capabilities
-		result["serverInfo"] = sess.Init.ServerInfo
-		delete(result, "instructions")
-		if sess.Init.Instructions != "" {
-			result["instructions"] = sess.Init.Instructions
-		}
+	result := map[string]any{"protocolVersion": version, "capabilities": caps, "serverInfo": info}
+	if instructions != "" {
+		result["instructions"] = instructions
 	}
 	body, _ := json.Marshal(result)
 	cs.version = version
 	return jsonrpc.AppendResult(nil, env.ID.In(frame), body)
 }
 
+// offer is what an endpoint says about itself: the gateway's own capabilities and identity on
+// the aggregate; on a single-server endpoint, the server's, from the upstream session it opens.
+func (g *Gateway) offer(cs *clientSession) (caps, info any, instructions string, err error) {
+	if v := cs.view; !v.aggregate() {
+		srv := g.pipeline.Load().Server(v.single)
+		opened, cancel := context.WithTimeout(cs.ctx, srv.Config.ConnectTimeout.D())
+		sess, err := g.upstreamSession(opened, cs, srv, nil)
+		cancel()
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("upstream %s unavailable: %w", srv.Name, err)
+		}
+		return sess.Init.Capabilities, sess.Init.ServerInfo, sess.Init.Instructions, nil
+	}
+	caps = map[string]any{
+		"tools": map[string]any{"listChanged": true}, "prompts": map[string]any{"listChanged": true},
+		"resources": map[string]any{"subscribe": true, "listChanged": true}, "logging": map[string]any{},
+		"completions": map[string]any{},
+	}
+	info = map[string]any{"name": "portcullis", "version": Version}
+	return caps, info, "Portcullis gateway: tools and prompts of every server appear as <server>" + g.cfg.NamespaceSeparator + "<name>.", nil
+}
+
 // versionHeaderOK refuses a request whose MCP-Protocol-Version header names a version the
 // gateway does not speak. A request without the header is taken as 2025-03-26.
 func versionHeaderOK(ctx *fasthttp.RequestCtx) bool {
 	v := ctx.Request.Header.Peek("Mcp-Protocol-Version")
-	if len(v) == 0 || slices.Contains(SupportedVersions, string(v)) {
+	if len(v) == 0 || slices.Contains(SupportedVersions, string(v)) || string(v) == StatelessVersion {
 		return true
 	}
 	rpcError(ctx, fasthttp.StatusBadRequest, nil, jsonrpc.CodeInvalidRequest,

@@ -19,16 +19,17 @@ import (
 // it opened (one per server, unless the server is shared) and the mappings that let answers and
 // cancellations find their way back.
 type clientSession struct {
-	id       string
-	caller   identity.Principal
-	view     *view
-	legacy   bool            // a 2024-11-05 HTTP+SSE session: everything goes back on its stream
-	version  string          // protocol version agreed with the client
-	caps     json.RawMessage // the client's capabilities, offered to per-client upstream sessions
-	info     json.RawMessage // the client's clientInfo
-	lastUsed atomic.Int64    // unix nanoseconds
-	ctx      context.Context // ends when the session closes
-	cancel   context.CancelFunc
+	id        string
+	caller    identity.Principal
+	view      *view
+	legacy    bool            // a 2024-11-05 HTTP+SSE session: everything goes back on its stream
+	stateless bool            // the context of a 2026-07-28 caller: no session id, no requests to the client
+	version   string          // protocol version agreed with the client
+	caps      json.RawMessage // the client's capabilities, offered to per-client upstream sessions
+	info      json.RawMessage // the client's clientInfo
+	lastUsed  atomic.Int64    // unix nanoseconds
+	ctx       context.Context // ends when the session closes
+	cancel    context.CancelFunc
 
 	mu        sync.Mutex
 	upstreams map[string]*upSlot
@@ -145,6 +146,13 @@ func (cs *clientSession) takeServerRequest(id []byte) (pendingServerRequest, boo
 func (cs *clientSession) relayFromServer(sess *upstream.Session, frame []byte, env *jsonrpc.Envelope) []byte {
 	switch env.Kind {
 	case jsonrpc.KindRequest:
+		if cs.stateless {
+			// A stateless client answers server requests only through multi-round-trip
+			// results, which the gateway does not bridge yet: the server hears so at once.
+			sess.Notify(cs.ctx, jsonrpc.AppendError(nil, env.ID.In(frame), jsonrpc.CodeMethodNotFound,
+				"portcullis: the client speaks "+StatelessVersion+" and cannot take "+string(env.Method)+" requests through this gateway yet"))
+			return nil
+		}
 		id := cs.rememberServerRequest(sess, env.ID.In(frame))
 		return jsonrpc.Splice(nil, frame, jsonrpc.Edit{Span: env.ID, With: id})
 	case jsonrpc.KindNotification:

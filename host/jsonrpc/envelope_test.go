@@ -158,3 +158,19 @@ func TestElements(t *testing.T) {
 		t.Fatalf("elements = %q", got)
 	}
 }
+
+func TestWithoutMembers(t *testing.T) {
+	f := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"a":1, "io.x/v":"2026", "progressToken":"t"},"name":"n"}}`)
+	var env Envelope
+	if err := Decode(f, &env); err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := Member(f, env.Params, "_meta")
+	got := WithoutMembers(f, meta, "io.x/v", "a")
+	if string(got) != `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"progressToken":"t"},"name":"n"}}` {
+		t.Fatalf("got %s", got)
+	}
+	if same := WithoutMembers(f, meta, "absent"); &same[0] != &f[0] {
+		t.Fatal("nothing removed but the frame was copied")
+	}
+}

@@ -14,7 +14,8 @@ type Edit struct {
 }
 
 // Splice appends frame to dst with each edit applied. Edits must not overlap; they may come in any
-// order, and an edit whose span is absent is skipped. It allocates nothing beyond growing dst.
+// order. An edit of the zero Span (an absent field) is skipped; an empty span elsewhere inserts.
+// It allocates nothing beyond growing dst.
 func Splice(dst, frame []byte, edits ...Edit) []byte {
 	// Insertion sort: there are at most a handful of edits.
 	for i := 1; i < len(edits); i++ {
@@ -24,7 +25,7 @@ func Splice(dst, frame []byte, edits ...Edit) []byte {
 	}
 	pos := 0
 	for _, e := range edits {
-		if !e.Span.Present() {
+		if e.Span == (Span{}) {
 			continue
 		}
 		dst = append(dst, frame[pos:e.Span.Start]...)
@@ -115,3 +116,35 @@ func AppendResult(dst, id, result []byte) []byte {
 }
 
 var nullID = []byte("null")
+
+// WithoutMembers returns frame with the members named keys removed from the object at obj
+// (frame validated by Decode). It returns frame itself when none is present.
+func WithoutMembers(frame []byte, obj Span, keys ...string) []byte {
+	if !obj.Present() || frame[obj.Start] != '{' {
+		return frame
+	}
+	var kept [][2]int // spans of "key": value of the members kept
+	removed := false
+	eachMember(frame[:obj.End], obj.Start, 1, func(key []byte, _, end int) error {
+		start := cap(frame) - cap(key) - 1 // the opening quote of the key
+		if slices.Contains(keys, string(key)) {
+			removed = true
+		} else {
+			kept = append(kept, [2]int{start, end})
+		}
+		return nil
+	})
+	if !removed {
+		return frame
+	}
+	out := append(make([]byte, 0, len(frame)), frame[:obj.Start]...)
+	out = append(out, '{')
+	for i, k := range kept {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, frame[k[0]:k[1]]...)
+	}
+	out = append(out, '}')
+	return append(out, frame[obj.End:]...)
+}
