@@ -38,7 +38,7 @@ func (g *Gateway) legacyStream(ctx *fasthttp.RequestCtx, v *view, caller identit
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer g.streams.done()
 		defer g.endSession(cs)
-		g.pump(w, cs, string(endpoint))
+		g.pump(w, cs, endpoint, nil, nil)
 	})
 }
 

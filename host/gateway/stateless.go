@@ -2,10 +2,10 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -160,40 +160,16 @@ func (g *Gateway) listen(ctx *fasthttp.RequestCtx, cs *clientSession, frame []by
 			cs.mu.Unlock()
 		}()
 		ack := `{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{"_meta":` + sub + `,"notifications":` + string(wanted) + `}}`
-		if _, err := w.Write(sse.AppendEvent(nil, "message", "", []byte(ack))); err != nil || w.Flush() != nil {
-			return
+		shape := func(f []byte) []byte {
+			if !bytes.Contains(f, []byte(`"method":"notifications/`)) {
+				return nil // requests need a round trip a stateless client cannot make here
+			}
+			return withSubscription(f, sub)
 		}
-		tick := time.NewTicker(g.keepAlive)
-		defer tick.Stop()
-		var buf []byte
-		for {
-			buf = buf[:0]
-			for _, f := range cs.out.take() {
-				if !strings.Contains(string(f), `"method":"notifications/`) {
-					continue // requests need a round trip a stateless client cannot make here
-				}
-				buf = sse.AppendEvent(buf, "message", "", withSubscription(f, sub))
-			}
-			if len(buf) > 0 {
-				if _, err := w.Write(buf); err != nil || w.Flush() != nil {
-					return
-				}
-			}
-			select {
-			case <-cs.out.signal:
-			case <-stop:
-				end := jsonrpc.AppendResult(nil, id, []byte(`{"resultType":"complete","_meta":`+sub+`}`))
-				w.Write(sse.AppendEvent(nil, "message", "", end))
-				w.Flush()
-				return
-			case <-g.closing:
-				return
-			case <-tick.C:
-				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
-					return
-				}
-				cs.touch()
-			}
+		if g.pump(w, cs, sse.AppendEvent(nil, "message", "", []byte(ack)), shape, stop) {
+			end := jsonrpc.AppendResult(nil, id, []byte(`{"resultType":"complete","_meta":`+sub+`}`))
+			w.Write(sse.AppendEvent(nil, "message", "", end))
+			w.Flush()
 		}
 	})
 }

@@ -165,15 +165,17 @@ func (g *Gateway) get(ctx *fasthttp.RequestCtx, v *view, caller identity.Princip
 		defer g.streams.done()
 		defer cs.out.detach()
 		// A comment first: clients see the stream is open before anything happens.
-		g.pump(w, cs, ": stream open\n\n")
+		g.pump(w, cs, []byte(": stream open\n\n"), nil, nil)
 	})
 }
 
-// pump writes first, then the session's queued messages as they come, until the session or the
-// gateway closes or the client goes away. Keep-alive comments keep idle proxies from cutting it.
-func (g *Gateway) pump(w *bufio.Writer, cs *clientSession, first string) {
-	if _, err := w.WriteString(first); err != nil || w.Flush() != nil {
-		return
+// pump writes first, then the session's queued messages as they come (each passed through
+// shape, which may drop one by returning nil), until the session or the gateway closes, stop is
+// closed (then it reports true) or the client goes away. Keep-alive comments keep idle proxies
+// from cutting the stream.
+func (g *Gateway) pump(w *bufio.Writer, cs *clientSession, first []byte, shape func([]byte) []byte, stop <-chan struct{}) bool {
+	if _, err := w.Write(first); err != nil || w.Flush() != nil {
+		return false
 	}
 	var buf []byte
 	tick := time.NewTicker(g.keepAlive)
@@ -181,23 +183,30 @@ func (g *Gateway) pump(w *bufio.Writer, cs *clientSession, first string) {
 	for {
 		buf = buf[:0]
 		for _, f := range cs.out.take() {
+			if shape != nil {
+				if f = shape(f); f == nil {
+					continue
+				}
+			}
 			buf = sse.AppendEvent(buf, "message", "", f)
 		}
 		if len(buf) > 0 {
 			if _, err := w.Write(buf); err != nil || w.Flush() != nil {
-				return
+				return false
 			}
 			cs.touch()
 		}
 		select {
 		case <-cs.out.signal:
+		case <-stop:
+			return true
 		case <-cs.out.closed:
-			return
+			return false
 		case <-g.closing:
-			return
+			return false
 		case <-tick.C:
 			if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
-				return
+				return false
 			}
 			cs.touch() // a session with a live stream is not idle
 		}
