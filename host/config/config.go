@@ -33,10 +33,14 @@ type Config struct {
 	// StatelessClients serves 2026-07-28 clients statelessly. Off by default until requests from
 	// servers to such clients (sampling, elicitation, roots) are bridged: without it those clients
 	// fall back to 2025-11-25, where every flow works.
-	StatelessClients bool      `yaml:"stateless_clients"`
-	Servers          []Server  `yaml:"servers"`
-	Plugins          []Plugin  `yaml:"plugins"`
-	Bindings         []Binding `yaml:"bindings"`
+	StatelessClients bool `yaml:"stateless_clients"`
+	// SessionKey seals each session's state into its id, so that any replica with the same key
+	// can serve the session. Empty: a random key, good for this process only.
+	SessionKey    string    `yaml:"session_key"`
+	SessionMaxAge Duration  `yaml:"session_max_age"` // how long a sealed id stays valid
+	Servers       []Server  `yaml:"servers"`
+	Plugins       []Plugin  `yaml:"plugins"`
+	Bindings      []Binding `yaml:"bindings"`
 
 	// Dir is the folder of the config file; plugin paths are relative to it.
 	Dir string `yaml:"-"`
@@ -357,6 +361,9 @@ func (c *Config) applyDefaults() {
 	if c.MaxSessions == 0 {
 		c.MaxSessions = 10000
 	}
+	if c.SessionMaxAge == 0 {
+		c.SessionMaxAge = Duration(24 * time.Hour)
+	}
 	for i := range c.Servers {
 		s := &c.Servers[i]
 		if len(s.Replicas) == 0 {
@@ -412,6 +419,9 @@ var serverName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`)
 func (c *Config) validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return c.errAt("listen", "%q is not host:port", c.Listen)
+	}
+	if c.SessionKey != "" && len(c.SessionKey) < 16 {
+		return c.errAt("session_key", "must have at least 16 characters")
 	}
 	if c.MaxBodyBytes < 1024 {
 		return c.errAt("max_body_bytes", "must be at least 1024")

@@ -23,6 +23,7 @@ import (
 
 	"github.com/portcullis-mcp/portcullis/host/config"
 	"github.com/portcullis-mcp/portcullis/host/identity"
+	"github.com/portcullis-mcp/portcullis/host/internal/seal"
 	"github.com/portcullis-mcp/portcullis/host/jsonrpc"
 	"github.com/portcullis-mcp/portcullis/host/pipeline"
 	"github.com/portcullis-mcp/portcullis/host/record"
@@ -55,6 +56,8 @@ type Gateway struct {
 
 	mu       sync.RWMutex
 	sessions map[string]*clientSession
+	ended    map[string]time.Time // ids ended with DELETE, refused until they would expire anyway
+	sealer   *seal.Sealer
 
 	server    *fasthttp.Server
 	draining  atomic.Bool   // shutdown started: new requests get 503, readiness fails
@@ -79,7 +82,13 @@ func New(cfg *config.Config, opts Options) *Gateway {
 		opts.Env.Log = opts.Log
 	}
 	g := &Gateway{cfg: cfg, log: opts.Log, auth: opts.Auth, records: opts.Records,
-		sessions: map[string]*clientSession{}, closing: make(chan struct{}), keepAlive: keepAlive}
+		sessions: map[string]*clientSession{}, ended: map[string]time.Time{}, closing: make(chan struct{}), keepAlive: keepAlive,
+		sealer: seal.Random()}
+	if cfg.SessionKey != "" {
+		if s, err := seal.New([]byte(cfg.SessionKey)); err == nil { // validated with the config
+			g.sealer = s
+		}
+	}
 	g.bg, g.stopBG = context.WithCancel(context.Background())
 	snap := &pipeline.Snapshot{Version: 1, Servers: map[string]*upstream.Server{}, Guards: opts.Guards}
 	for _, sc := range cfg.Servers {
@@ -205,6 +214,11 @@ func (g *Gateway) expireSessions() {
 		cutoff := time.Now().Add(-idle).UnixNano()
 		var stale []*clientSession
 		g.mu.Lock()
+		for id, at := range g.ended {
+			if time.Since(at) > g.cfg.SessionMaxAge.D() {
+				delete(g.ended, id) // its sealed state has expired by now
+			}
+		}
 		for id, cs := range g.sessions {
 			if cs.lastUsed.Load() < cutoff {
 				delete(g.sessions, id)
@@ -377,6 +391,9 @@ func (g *Gateway) findSession(ctx *fasthttp.RequestCtx, v *view, caller identity
 	g.mu.RLock()
 	cs := g.sessions[string(id)]
 	g.mu.RUnlock()
+	if cs == nil && !legacy {
+		cs = g.resume(string(id), v, caller)
+	}
 	if cs == nil || cs.caller.Key != caller.Key || cs.view.single != v.single || cs.legacy != legacy || cs.stateless {
 		httpError(ctx, fasthttp.StatusNotFound, "session not found")
 		return nil, false
@@ -394,10 +411,13 @@ func (g *Gateway) delete(ctx *fasthttp.RequestCtx, v *view, caller identity.Prin
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
-// endSession forgets a session and closes it.
+// endSession forgets a session and closes it; its sealed id is refused from then on.
 func (g *Gateway) endSession(cs *clientSession) {
 	g.mu.Lock()
 	delete(g.sessions, cs.id)
+	if !cs.legacy && !cs.stateless {
+		g.ended[cs.id] = time.Now()
+	}
 	g.mu.Unlock()
 	cs.close()
 }

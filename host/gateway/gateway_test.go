@@ -194,8 +194,8 @@ func TestGateway_CancellationReachesUpstream(t *testing.T) {
 func TestGateway_SessionsAreBoundToCallerAndEndpoint(t *testing.T) {
 	base, g := startGateway(t, "servers:\n  - name: demo\n    transport: demo\n")
 	id := rawSession(t, base+"/mcp", "Authorization", "Bearer alice")
-	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id) {
-		t.Fatalf("session id %q is not 128 random bits in hex", id)
+	if !regexp.MustCompile(`^[A-Za-z0-9_-]{60,}$`).MatchString(id) || id == rawSession(t, base+"/mcp", "Authorization", "Bearer alice") {
+		t.Fatalf("session id %q is not a sealed, unique token", id)
 	}
 	list := `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
 	if code, _ := rawPost(t, base+"/mcp", id, list, "Authorization", "Bearer alice"); code != 200 {
@@ -216,8 +216,8 @@ func TestGateway_SessionsAreBoundToCallerAndEndpoint(t *testing.T) {
 	g.mu.RLock()
 	n := len(g.sessions)
 	g.mu.RUnlock()
-	if n != 1 {
-		t.Fatalf("%d sessions open, want 1", n)
+	if n != 2 {
+		t.Fatalf("%d sessions open, want the 2 opened", n)
 	}
 }
 
@@ -513,13 +513,20 @@ func TestGateway_IdleSessionsExpireWithTheirProcesses(t *testing.T) {
 		t.Fatalf("no live server process after a call: %s", body)
 	}
 	waitFor(t, 10*time.Second, func() bool { return !processAlive(pid) }, "idle session's server process still running")
-	if code, _ := rawPost(t, base+"/mcp", id, `{"jsonrpc":"2.0","id":2,"method":"ping"}`); code != 404 {
-		t.Fatalf("expired session answered %d, want 404", code)
-	}
 	g.mu.RLock()
-	defer g.mu.RUnlock()
-	if len(g.sessions) != 0 {
-		t.Fatalf("%d sessions left", len(g.sessions))
+	left := len(g.sessions)
+	g.mu.RUnlock()
+	if left != 0 {
+		t.Fatalf("%d sessions left", left)
+	}
+	// The client may come back: its sealed id resumes the session, with a new server process.
+	_, body = rawPost(t, base+"/mcp", id, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"p__work"}}`)
+	var again int
+	if i := strings.Index(body, "pid "); i >= 0 {
+		fmt.Sscanf(body[i:], "pid %d", &again)
+	}
+	if again == 0 || again == pid {
+		t.Fatalf("resumed session: %s (old pid %d)", body, pid)
 	}
 }
 
@@ -586,4 +593,39 @@ func TestGateway_RefusesRebindingHost(t *testing.T) {
 		t.Fatalf("localhost Host: %v %v", err, resp.StatusCode)
 	}
 	resp.Body.Close()
+}
+
+// A session opened on one replica is served by another that shares the session key, without a
+// shared store; a tampered id, another caller, or a replica with another key get 404, and an id
+// ended with DELETE does not come back.
+func TestGateway_SealedSessionsMoveBetweenReplicas(t *testing.T) {
+	servers := "session_key: one key for the whole cluster\nservers:\n  - name: demo\n    transport: demo\n"
+	a, _ := startGateway(t, servers)
+	b, _ := startGateway(t, servers)
+	c, _ := startGateway(t, strings.Replace(servers, "one key", "another key", 1))
+	id := rawSession(t, a+"/mcp", "Authorization", "Bearer alice")
+	call := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"demo__echo","arguments":{"message":"moved"}}}`
+	if code, body := rawPost(t, b+"/mcp", id, call, "Authorization", "Bearer alice"); code != 200 || !strings.Contains(body, `"text":"moved"`) {
+		t.Fatalf("replica b with the same key: %d %s", code, body)
+	}
+	tampered := []byte(id)
+	tampered[20] ^= 2
+	for name, tc := range map[string]struct{ url, id, auth string }{
+		"other key":    {c, id, "Bearer alice"},
+		"other caller": {b, id, "Bearer mallory"},
+		"tampered":     {b, string(tampered), "Bearer alice"},
+	} {
+		if code, _ := rawPost(t, tc.url+"/mcp", tc.id, call, "Authorization", tc.auth); code != 404 {
+			t.Errorf("%s: %d, want 404", name, code)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodDelete, b+"/mcp", nil)
+	req.Header.Set("Mcp-Session-Id", id)
+	req.Header.Set("Authorization", "Bearer alice")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("DELETE: %v %v", err, resp)
+	}
+	if code, _ := rawPost(t, b+"/mcp", id, call, "Authorization", "Bearer alice"); code != 404 {
+		t.Fatalf("ended session came back: %d", code)
+	}
 }

@@ -183,6 +183,7 @@ func (g *Gateway) initialize(ctx *fasthttp.RequestCtx, v *view, caller identity.
 		writeJSON(ctx, resp)
 		return
 	}
+	cs.id = g.sealID(cs)
 	g.mu.Lock()
 	g.sessions[cs.id] = cs
 	g.mu.Unlock()
