@@ -64,14 +64,16 @@ func (g *Gateway) dispatch(ctx context.Context, cs *clientSession, frame []byte,
 		span.SetStatus(codes.Error, o.err)
 	}
 	sc := span.SpanContext()
-	span.SetAttributes(telemetry.MethodName.String(string(env.Method)), telemetry.SessionID.String(cs.id),
-		telemetry.RequestID.String(string(env.ID.In(frame))), telemetry.Server.String(o.server), telemetry.Agent.String(cs.caller.Agent))
-	if env.MethodIs("tools/call") {
-		span.SetAttributes(telemetry.ToolName.String(o.name))
+	if span.IsRecording() {
+		span.SetAttributes(telemetry.MethodName.String(string(env.Method)), telemetry.SessionID.String(cs.id),
+			telemetry.RequestID.String(string(env.ID.In(frame))), telemetry.Server.String(o.server), telemetry.Agent.String(cs.caller.Agent))
+		if env.MethodIs("tools/call") {
+			span.SetAttributes(telemetry.ToolName.String(o.name))
+		}
+		span.End()
 	}
-	span.End()
 	if g.records != nil {
-		r := record.Record{Time: start, Session: cs.id, Agent: cs.caller.Agent, Team: cs.caller.Team, Method: string(env.Method),
+		r := record.Record{Time: start, Session: cs.id, Agent: cs.caller.Agent, Team: cs.caller.Team, Method: methodName(env),
 			Server: o.server, Name: o.name, RequestID: string(env.ID.In(frame)), Latency: time.Since(start), Retries: o.retries,
 			Replica: o.replica, Error: o.err, ErrorCode: cmp.Or(o.code, o.upstreamCode), Plugins: o.plugins, InBytes: len(frame), OutBytes: len(resp)}
 		if sc.HasTraceID() {
@@ -85,13 +87,13 @@ func (g *Gateway) dispatch(ctx context.Context, cs *clientSession, frame []byte,
 // route picks what handles a request. It returns the response frame, or sets o's error.
 func (g *Gateway) route(ctx context.Context, cs *clientSession, frame []byte, env *jsonrpc.Envelope, x sink, o *outcome) []byte {
 	v := cs.view
-	switch m := string(env.Method); m {
+	switch methodName(env) {
 	case "tools/list", "prompts/list", "resources/list", "resources/templates/list":
 		if v.aggregate() {
 			return g.list(ctx, cs, frame, env, x, o)
 		}
 		resp := g.forward(ctx, cs, v.single, "", frame, env, x, o)
-		if m == "tools/list" && o.code == 0 {
+		if env.MethodIs("tools/list") && o.code == 0 {
 			noteTools(g.pipeline.Load().Server(v.single), resp)
 		}
 		return resp
@@ -110,9 +112,28 @@ func (g *Gateway) route(ctx context.Context, cs *clientSession, frame []byte, en
 		if !v.aggregate() {
 			return g.forward(ctx, cs, v.single, "", frame, env, x, o)
 		}
-		o.fail(jsonrpc.CodeMethodNotFound, "method not found: %s", m)
+		o.fail(jsonrpc.CodeMethodNotFound, "method not found: %s", env.Method)
 		return nil
 	}
+}
+
+// methods are the method names the gateway meets most, so that naming one costs no allocation.
+var methods = map[string]string{}
+
+func init() {
+	for _, m := range []string{"tools/call", "tools/list", "prompts/get", "prompts/list", "resources/read",
+		"resources/list", "resources/templates/list", "resources/subscribe", "resources/unsubscribe",
+		"completion/complete", "logging/setLevel", "ping", "initialize"} {
+		methods[m] = m
+	}
+}
+
+// methodName returns the request's method as a string, shared for the common ones.
+func methodName(env *jsonrpc.Envelope) string {
+	if m, ok := methods[string(env.Method)]; ok {
+		return m
+	}
+	return string(env.Method)
 }
 
 // byName routes a request that names a tool or prompt, removing the namespace prefix.
@@ -212,7 +233,7 @@ func (g *Gateway) forward(ctx context.Context, cs *clientSession, server, tool s
 	snap := g.pipeline.Load()
 	srv := snap.Server(server)
 	o.server = server
-	call := pipeline.Call{Principal: cs.caller, Method: string(env.Method), Server: server, Name: o.name}
+	call := pipeline.Call{Principal: cs.caller, Method: methodName(env), Server: server, Name: o.name}
 	defer func() { o.plugins = call.Plugins }()
 	if snap.Guards != nil {
 		out, err := snap.Guards.Request(ctx, &call, frame)
