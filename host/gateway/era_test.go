@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/portcullis-mcp/portcullis/host/internal/sse"
 )
 
 // A 2024-11-05 client on the HTTP+SSE endpoints reaches the same servers, flows included.
@@ -332,5 +334,64 @@ func TestGateway_StatelessClientFallsBack(t *testing.T) {
 	}
 	if got := callText(t, cs, "demo__summarize", map[string]any{"text": "x"}); got != "summary: fell back" {
 		t.Fatalf("sampling after fallback: %q", got)
+	}
+}
+
+// A client whose standalone stream broke reconnects with Last-Event-ID and gets what it missed.
+func TestGateway_StreamResumesWithLastEventID(t *testing.T) {
+	up := upstreamServer("u")
+	base, _ := startGateway(t, fmt.Sprintf("servers:\n  - name: u\n    url: %s\n", goSDKServer(t, up, false)))
+	id := rawSession(t, base+"/mcp")
+	rawPost(t, base+"/mcp", id, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`) // opens the upstream session
+	addTool := func(name string) {
+		mcp.AddTool(up, &mcp.Tool{Name: name}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{}, nil, nil
+		})
+	}
+	// open returns the ids of the first n events on a new stream that resumes after last.
+	open := func(last string, n int) []string {
+		t.Helper()
+		var resp *http.Response
+		waitFor(t, 5*time.Second, func() bool {
+			req, _ := http.NewRequest(http.MethodGet, base+"/mcp", nil)
+			req.Header.Set("Mcp-Session-Id", id)
+			if last != "" {
+				req.Header.Set("Last-Event-ID", last)
+			}
+			var err error
+			if resp, err = http.DefaultClient.Do(req); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode == http.StatusConflict { // the previous stream is not noticed gone yet
+				resp.Body.Close()
+				return false
+			}
+			return true
+		}, "stream never reopened")
+		defer resp.Body.Close()
+		r := sse.NewReader(resp.Body, 1<<20)
+		var ids []string
+		for len(ids) < n {
+			ev, err := r.Next()
+			if err != nil {
+				t.Fatalf("after %v: %v", ids, err)
+			}
+			ids = append(ids, string(ev.ID))
+		}
+		return ids
+	}
+	done := make(chan []string)
+	go func() { done <- open("", 1) }()
+	time.Sleep(100 * time.Millisecond)
+	addTool("first")
+	if got := <-done; len(got) != 1 || got[0] != "1" {
+		t.Fatalf("first stream: %v", got)
+	}
+	addTool("second") // sent while no stream is open
+	if got := open("1", 1); got[0] != "2" {
+		t.Fatalf("resuming after 1: %v", got)
+	}
+	if got := open("0", 2); got[0] != "1" || got[1] != "2" {
+		t.Fatalf("resuming after 0: %v", got)
 	}
 }

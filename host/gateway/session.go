@@ -169,10 +169,14 @@ func (cs *clientSession) relayFromServer(sess *upstream.Session, frame []byte, e
 }
 
 // outbox queues frames for the client's standalone GET stream. It is bounded: a client that never
-// opens the stream, or reads too slowly, loses the oldest frames rather than growing memory.
+// opens the stream, or reads too slowly, loses the oldest frames rather than growing memory. Every
+// frame gets an event id, and the last frames sent are kept, so that a client that reconnects with
+// Last-Event-ID gets what it missed.
 type outbox struct {
 	mu      sync.Mutex
-	frames  [][]byte
+	queue   []event
+	sent    []event // the last sentLimit events written, oldest first
+	seq     int64
 	signal  chan struct{}
 	closed  chan struct{}
 	once    sync.Once
@@ -180,7 +184,16 @@ type outbox struct {
 	dropped int
 }
 
-const outboxLimit = 1024
+// event is one frame with its stream event id.
+type event struct {
+	id    int64
+	frame []byte
+}
+
+const (
+	outboxLimit = 1024
+	sentLimit   = 256
+)
 
 func (o *outbox) init() {
 	o.signal = make(chan struct{}, 1)
@@ -189,11 +202,12 @@ func (o *outbox) init() {
 
 func (o *outbox) push(frame []byte) {
 	o.mu.Lock()
-	if len(o.frames) >= outboxLimit {
-		o.frames = o.frames[1:]
+	if len(o.queue) >= outboxLimit {
+		o.queue = o.queue[1:]
 		o.dropped++
 	}
-	o.frames = append(o.frames, frame)
+	o.seq++
+	o.queue = append(o.queue, event{o.seq, frame})
 	o.mu.Unlock()
 	select {
 	case o.signal <- struct{}{}:
@@ -201,16 +215,32 @@ func (o *outbox) push(frame []byte) {
 	}
 }
 
-// take returns the queued frames and empties the queue.
-func (o *outbox) take() [][]byte {
+// take returns the queued events and empties the queue; they count as sent.
+func (o *outbox) take() []event {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	f := o.frames
-	o.frames = nil
-	return f
+	q := o.queue
+	o.queue = nil
+	o.sent = append(o.sent, q...)
+	if n := len(o.sent) - sentLimit; n > 0 {
+		o.sent = append(o.sent[:0:0], o.sent[n:]...)
+	}
+	return q
 }
 
-// attach claims the stream; only one GET stream per session is allowed.
+// replay queues again the sent events after id, for a stream that resumes from there.
+func (o *outbox) replay(after int64) {
+	o.mu.Lock()
+	var again []event
+	for _, e := range o.sent {
+		if e.id > after {
+			again = append(again, e)
+		}
+	}
+	o.queue = append(again, o.queue...)
+	o.mu.Unlock()
+}
+
 func (o *outbox) attach() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"strconv"
 	"context"
 	"sync"
 	"time"
@@ -159,6 +160,9 @@ func (g *Gateway) get(ctx *fasthttp.RequestCtx, v *view, caller identity.Princip
 		httpError(ctx, fasthttp.StatusConflict, "this session already has a stream open")
 		return
 	}
+	if last, err := strconv.ParseInt(string(ctx.Request.Header.Peek("Last-Event-ID")), 10, 64); err == nil {
+		cs.out.replay(last) // a reconnecting client gets what it missed
+	}
 	startSSE(ctx)
 	g.streams.add()
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
@@ -182,13 +186,14 @@ func (g *Gateway) pump(w *bufio.Writer, cs *clientSession, first []byte, shape f
 	defer tick.Stop()
 	for {
 		buf = buf[:0]
-		for _, f := range cs.out.take() {
+		for _, e := range cs.out.take() {
+			f := e.frame
 			if shape != nil {
 				if f = shape(f); f == nil {
 					continue
 				}
 			}
-			buf = sse.AppendEvent(buf, "message", "", f)
+			buf = sse.AppendEvent(buf, "message", strconv.FormatInt(e.id, 10), f)
 		}
 		if len(buf) > 0 {
 			if _, err := w.Write(buf); err != nil || w.Flush() != nil {
