@@ -259,6 +259,10 @@ func (g *Gateway) forward(ctx context.Context, cs *clientSession, server, tool s
 			if jsonrpc.Decode(f, &e) != nil {
 				return
 			}
+			if rt, ok := x.(*roundTrips); ok && e.Kind == jsonrpc.KindRequest {
+				rt.ask(sess, f, &e) // a stateless client answers in its next round trip
+				return
+			}
 			out := cs.relayFromServer(sess, f, &e)
 			if out != nil && snap.Guards != nil {
 				// What a server sends during a call passes the response guards too; a blocked

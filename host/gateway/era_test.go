@@ -265,6 +265,12 @@ func TestGateway_StatelessClient(t *testing.T) {
 			changed := make(chan struct{}, 4)
 			c := mcp.NewClient(&mcp.Implementation{Name: "modern", Version: "1"}, &mcp.ClientOptions{
 				ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
+				CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+					return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "round trip"}}, nil
+				},
+				ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+					return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"confirmed": true}}, nil
+				},
 				ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
 					mu.Lock()
 					progress = append(progress, r.Params.Progress)
@@ -290,6 +296,13 @@ func TestGateway_StatelessClient(t *testing.T) {
 					t.Fatal(err)
 				}
 				waitFor(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(progress) == 2 }, "progress did not reach the stateless client")
+				// The server's requests to the client become input_required round trips.
+				if got := callText(t, cs, "demo__summarize", map[string]any{"text": "t"}); got != "summary: round trip" {
+					t.Fatalf("sampling through round trips: %q", got)
+				}
+				if got := callText(t, cs, "demo__confirm", map[string]any{"action": "ship"}); got != "ship: accept true" {
+					t.Fatalf("elicitation through round trips: %q", got)
+				}
 			}
 			if got := callText(t, cs, whoami, nil); got != "stateful" {
 				t.Fatalf("%s = %q", whoami, got)

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
 
@@ -142,6 +144,11 @@ func (g *Gateway) startCall(parent context.Context, cs *clientSession, frame []b
 }, traceparent string) context.CancelFunc {
 	callCtx, cancel := context.WithCancel(parent)
 	id := string(env.ID.In(frame))
+	if cs.stateless {
+		// Independent clients share a caller's stateless context, so their ids may collide; they
+		// cancel by closing the response stream, not by id.
+		id = "stateless/" + strconv.FormatInt(statelessSeq.Add(1), 10)
+	}
 	cs.mu.Lock()
 	_, dup := cs.inflight[id]
 	if !dup {
@@ -166,6 +173,8 @@ func (g *Gateway) startCall(parent context.Context, cs *clientSession, frame []b
 	}()
 	return cancel
 }
+
+var statelessSeq atomic.Int64
 
 // initialize opens a client session on the Streamable HTTP transport.
 func (g *Gateway) initialize(ctx *fasthttp.RequestCtx, v *view, caller identity.Principal, frame []byte, env *jsonrpc.Envelope) {

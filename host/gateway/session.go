@@ -35,6 +35,7 @@ type clientSession struct {
 	upstreams map[string]*upSlot
 	inflight  map[string]context.CancelFunc // client request id -> cancel, for notifications/cancelled
 	serverReq map[string]pendingServerRequest
+	parked    map[string]*roundTrips // requestState -> a stateless call waiting for the client's answers
 	nextReq   int64
 	names     map[string]map[string]string // server -> exposed name -> original, for shortened names
 	uris      map[string]string            // resource URI -> server
@@ -75,7 +76,7 @@ func newClientSession(caller identity.Principal, v *view) *clientSession {
 		id: newSessionID(), caller: caller, view: v,
 		ctx: ctx, cancel: cancel,
 		upstreams: map[string]*upSlot{}, inflight: map[string]context.CancelFunc{},
-		serverReq: map[string]pendingServerRequest{}, names: map[string]map[string]string{}, uris: map[string]string{},
+		serverReq: map[string]pendingServerRequest{}, parked: map[string]*roundTrips{}, names: map[string]map[string]string{}, uris: map[string]string{},
 		aliases: map[string]serverURI{}, aliasOf: map[serverURI]string{},
 	}
 	cs.out.init()

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/portcullis-mcp/portcullis/host/identity"
 	"github.com/portcullis-mcp/portcullis/host/internal/sse"
 	"github.com/portcullis-mcp/portcullis/host/jsonrpc"
+	"github.com/portcullis-mcp/portcullis/host/upstream"
 )
 
 // The 2026-07-28 stateless era: no initialize and no session; every request carries the
@@ -101,10 +104,14 @@ func (g *Gateway) stateless(ctx *fasthttp.RequestCtx, v *view, caller identity.P
 				}
 			}
 		}
+		if g.retry(ctx, cs, frame, &env) {
+			return
+		}
 		x := g.newExchange(1, false)
+		rt := newRoundTrips(cs, x, env.ID.In(frame))
 		g.calls.add()
-		cancel := g.startCall(cs.ctx, cs, frame, env, x, string(ctx.Request.Header.Peek("traceparent")))
-		x.respond(ctx, cancel, g.calls.done)
+		rt.cancel = g.startCall(cs.ctx, cs, frame, env, rt, string(ctx.Request.Header.Peek("traceparent")))
+		x.respond(ctx, rt.cancel, g.calls.done)
 	}
 }
 
@@ -191,4 +198,163 @@ func withSubscription(frame []byte, sub string) []byte {
 		insert += ","
 	}
 	return jsonrpc.Splice(nil, frame, jsonrpc.Edit{Span: jsonrpc.Span{Start: env.Params.Start + 1, End: env.Params.Start + 1}, With: []byte(insert)})
+}
+
+// roundTrips carries one call of a stateless client across the round trips that stand in for the
+// server's requests to the client: when the server asks (sampling, elicitation, roots), the POST
+// in progress is answered with an input_required result; the client's retry, echoing the
+// requestState with its inputResponses, delivers the answers to the server and waits for what
+// comes next. The upstream call runs on throughout.
+type roundTrips struct {
+	cs     *clientSession
+	cancel func()
+
+	mu       sync.Mutex
+	x        *exchange // the POST being answered; nil between rounds
+	clientID []byte    // that POST's request id
+	state    string    // the requestState the client echoes; "" before the first round
+	n        int
+	pending  map[string]pendingServerRequest // input request key -> the server's request
+	asks     [][]byte                        // input requests waiting for the next round
+	held     [][]byte                        // messages that came between rounds
+	final    []byte                          // the call's response, if it came between rounds
+}
+
+func newRoundTrips(cs *clientSession, x *exchange, clientID []byte) *roundTrips {
+	return &roundTrips{cs: cs, x: x, clientID: append([]byte(nil), clientID...), pending: map[string]pendingServerRequest{}}
+}
+
+func (r *roundTrips) push(frame []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.x != nil {
+		r.x.push(frame)
+	} else {
+		r.held = append(r.held, frame)
+	}
+}
+
+func (r *roundTrips) finish(frame []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != "" {
+		r.cs.mu.Lock()
+		delete(r.cs.parked, r.state)
+		r.cs.mu.Unlock()
+	}
+	if r.x == nil {
+		r.final = frame
+		return
+	}
+	r.x.finish(withID(frame, r.clientID))
+	r.x = nil
+}
+
+// ask turns a server's request into an input request of the client's current or next round.
+func (r *roundTrips) ask(sess *upstream.Session, frame []byte, env *jsonrpc.Envelope) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n++
+	key := "in-" + strconv.Itoa(r.n)
+	r.pending[key] = pendingServerRequest{sess: sess, id: append([]byte(nil), env.ID.In(frame)...)}
+	params := env.Params.In(frame)
+	if len(params) == 0 {
+		params = []byte("{}")
+	}
+	ask := append(jsonrpc.AppendQuote(nil, key), `:{"method":`...)
+	ask = append(append(jsonrpc.AppendQuote(ask, string(env.Method)), `,"params":`...), params...)
+	r.asks = append(r.asks, append(ask, '}'))
+	if r.state == "" {
+		r.state = newSessionID()
+		r.cs.mu.Lock()
+		r.cs.parked[r.state] = r
+		r.cs.mu.Unlock()
+	}
+	if r.x != nil {
+		r.round()
+	}
+}
+
+// round answers the current POST with the input requests gathered so far. Called with r.mu held.
+func (r *roundTrips) round() {
+	res := []byte(`{"resultType":"input_required","inputRequests":{`)
+	for i, a := range r.asks {
+		if i > 0 {
+			res = append(res, ',')
+		}
+		res = append(res, a...)
+	}
+	res = append(append(append(res, `},"requestState":`...), jsonrpc.AppendQuote(nil, r.state)...), '}')
+	r.asks = nil
+	r.x.finish(jsonrpc.AppendResult(nil, r.clientID, res))
+	r.x = nil
+}
+
+// resume takes the client's retry: its answers go to the server, and the retry's POST receives
+// what the call does next.
+func (r *roundTrips) resume(x *exchange, clientID []byte, responses map[string]json.RawMessage) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.x != nil {
+		return errors.New("this call already has a request waiting on it")
+	}
+	for key, resp := range responses {
+		p, ok := r.pending[key]
+		if !ok {
+			continue
+		}
+		delete(r.pending, key)
+		p.sess.Notify(r.cs.ctx, jsonrpc.AppendResult(nil, p.id, resp))
+	}
+	r.x, r.clientID = x, append([]byte(nil), clientID...)
+	for _, f := range r.held {
+		x.push(f)
+	}
+	r.held = nil
+	switch {
+	case r.final != nil:
+		x.finish(withID(r.final, r.clientID))
+		r.final, r.x = nil, nil
+	case len(r.asks) > 0:
+		r.round()
+	}
+	return nil
+}
+
+// withID gives a response the id of the request it now answers.
+func withID(frame, id []byte) []byte {
+	var env jsonrpc.Envelope
+	if jsonrpc.Decode(frame, &env) != nil || !env.ID.Present() {
+		return frame
+	}
+	return jsonrpc.Splice(nil, frame, jsonrpc.Edit{Span: env.ID, With: id})
+}
+
+// retry handles a stateless request that echoes a requestState. It reports false when the
+// request is not a retry.
+func (g *Gateway) retry(ctx *fasthttp.RequestCtx, cs *clientSession, frame []byte, env *jsonrpc.Envelope) bool {
+	s, ok := jsonrpc.Member(frame, env.Params, "requestState")
+	if !ok {
+		return false
+	}
+	state, _ := jsonrpc.Unquote(s.In(frame))
+	cs.mu.Lock()
+	r := cs.parked[string(state)]
+	cs.mu.Unlock()
+	if r == nil {
+		rpcError(ctx, fasthttp.StatusOK, env.ID.In(frame), jsonrpc.CodeInvalidParams, "unknown or finished requestState")
+		return true
+	}
+	var responses map[string]json.RawMessage
+	if rs, ok := jsonrpc.Member(frame, env.Params, "inputResponses"); ok {
+		json.Unmarshal(rs.In(frame), &responses)
+	}
+	x := g.newExchange(1, false)
+	if err := r.resume(x, env.ID.In(frame), responses); err != nil {
+		rpcError(ctx, fasthttp.StatusOK, env.ID.In(frame), jsonrpc.CodeInvalidRequest, err.Error())
+		return true
+	}
+	g.calls.add()
+	x.respond(ctx, r.cancel, g.calls.done)
+	return true
 }

@@ -3,8 +3,8 @@ package gateway
 import (
 	"bufio"
 	"bytes"
-	"strconv"
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
