@@ -257,7 +257,10 @@ servers:
 // subscriptions/listen.
 func TestGateway_StatelessClient(t *testing.T) {
 	up := upstreamServer("stateful")
-	base, g := startGateway(t, fmt.Sprintf("stateless_clients: true\nservers:\n  - name: up\n    url: %s\n  - name: demo\n    transport: demo\n", goSDKServer(t, up, false)))
+	newer := upstreamServer("stateless")
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return newer }, &mcp.StreamableHTTPOptions{Stateless: true}))
+	t.Cleanup(ts.Close)
+	base, g := startGateway(t, fmt.Sprintf("stateless_clients: true\nservers:\n  - name: up\n    url: %s\n  - name: demo\n    transport: demo\n  - name: newer\n    url: %s\n", goSDKServer(t, up, false), ts.URL))
 	for _, path := range []string{"/mcp", "/mcp/up"} {
 		t.Run(path, func(t *testing.T) {
 			var mu sync.Mutex
@@ -302,6 +305,9 @@ func TestGateway_StatelessClient(t *testing.T) {
 				}
 				if got := callText(t, cs, "demo__confirm", map[string]any{"action": "ship"}); got != "ship: accept true" {
 					t.Fatalf("elicitation through round trips: %q", got)
+				}
+				if got := callText(t, cs, "newer__whoami", nil); got != "stateless" {
+					t.Fatalf("a stateless upstream: %q", got)
 				}
 			}
 			if got := callText(t, cs, whoami, nil); got != "stateful" {
