@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"github.com/portcullis-mcp/portcullis/host/config"
 	"github.com/portcullis-mcp/portcullis/host/demo"
 	"github.com/portcullis-mcp/portcullis/host/gateway"
+	"github.com/portcullis-mcp/portcullis/host/internal/gwtest"
 	"github.com/portcullis-mcp/portcullis/host/plugin"
 	"github.com/portcullis-mcp/portcullis/host/record"
 	"github.com/portcullis-mcp/portcullis/host/upstream"
@@ -75,22 +75,17 @@ func startWithEvents(t *testing.T, yaml string, events plugin.EventSink) (*mcp.C
 	}
 	recs := &recorded{}
 	queue := record.NewQueue(nil, 1024, log, func(rec []byte) { recs.add(rec); guards.Audit(ctx, rec) })
-	g := gateway.New(cfg, gateway.Options{Log: log, Guards: guards, Records: queue, Env: upstream.Env{Log: log, Demo: demo.Serve, Route: guards.Route}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go g.Serve(ln)
-	t.Cleanup(func() {
+	t.Cleanup(func() { // after the gateway's own cleanup below
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		g.Shutdown(sctx)
 		queue.Close()
 		guards.Close(sctx)
 		eng.Close(sctx)
 	})
+	g := gwtest.Start(t, yaml, gateway.Options{Log: log, Guards: guards, Records: queue,
+		Env: upstream.Env{Log: log, Demo: demo.Serve, Route: guards.Route}})
 	client := mcp.NewClient(&mcp.Implementation{Name: "guarded", Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: "http://" + ln.Addr().String() + "/mcp"}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: g.URL + "/mcp"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

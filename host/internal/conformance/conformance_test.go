@@ -18,8 +18,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/portcullis-mcp/portcullis/host/config"
 	"github.com/portcullis-mcp/portcullis/host/gateway"
+	"github.com/portcullis-mcp/portcullis/host/internal/gwtest"
 )
 
 // knownLoss is a check known to be lost through the gateway, with why. The test logs such
@@ -319,32 +319,6 @@ func startProcess(t *testing.T, name, addr string, cmd *exec.Cmd) {
 // test ends, and returns its base URL.
 func startGateway(t *testing.T, yamlText string) string {
 	t.Helper()
-	cfg, err := config.Parse([]byte(yamlText))
-	if err != nil {
-		t.Fatalf("config.Parse:\n%s\n%v", yamlText, err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	debug := slog.NewTextHandler(logFile(t, "gateway"), &slog.HandlerOptions{Level: slog.LevelDebug})
-	g := gateway.New(cfg, gateway.Options{Log: slog.New(debug)})
-	served := make(chan error, 1)
-	go func() { served <- g.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		err := g.Shutdown(ctx)
-		if err == nil {
-			select {
-			case err = <-served: // nil after a clean shutdown
-			case <-ctx.Done():
-				err = errors.New("Serve did not return")
-			}
-		}
-		if err != nil {
-			t.Errorf("gateway shutdown: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
+	return gwtest.Start(t, yamlText, gateway.Options{Log: slog.New(debug)}).URL
 }

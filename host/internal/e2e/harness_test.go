@@ -19,8 +19,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/portcullis-mcp/portcullis/host/config"
 	"github.com/portcullis-mcp/portcullis/host/gateway"
+	"github.com/portcullis-mcp/portcullis/host/internal/gwtest"
 	"github.com/portcullis-mcp/portcullis/host/upstream"
 )
 
@@ -104,55 +104,12 @@ func newLogBuffer(t *testing.T, name string) *logBuffer {
 	return b
 }
 
-// gatewayUnderTest is a gateway serving on a loopback port, in process.
-type gatewayUnderTest struct {
-	URL string // http://127.0.0.1:PORT
-	g   *gateway.Gateway
-
-	stopOnce sync.Once
-	stopErr  error
-}
-
-// startGateway runs a gateway configured by the YAML text. It is shut down when the test ends
-// unless the test does it first with stop.
-func startGateway(t *testing.T, yamlText string) *gatewayUnderTest {
+// startGateway runs a gateway configured by the YAML text, logging into the test's log buffer. It
+// is shut down when the test ends.
+func startGateway(t *testing.T, yamlText string) *gwtest.Gateway {
 	t.Helper()
-	cfg, err := config.Parse([]byte(yamlText))
-	if err != nil {
-		t.Fatalf("config.Parse:\n%s\nerror: %v", yamlText, err)
-	}
 	log := slog.New(slog.NewTextHandler(newLogBuffer(t, "gateway"), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw := &gatewayUnderTest{URL: "http://" + ln.Addr().String(), g: gateway.New(cfg, gateway.Options{Log: log, Env: upstream.Env{Log: log}})}
-	served := make(chan error, 1)
-	go func() { served <- gw.g.Serve(ln) }()
-	t.Cleanup(func() {
-		if err := gw.stop(); err != nil {
-			t.Errorf("gateway shutdown: %v", err)
-		}
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Errorf("gateway Serve returned %v after shutdown", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("gateway Serve did not return within 5s of shutdown")
-		}
-	})
-	return gw
-}
-
-// stop shuts the gateway down (once) with a deadline and returns Shutdown's error.
-func (gw *gatewayUnderTest) stop() error {
-	gw.stopOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		gw.stopErr = gw.g.Shutdown(ctx)
-	})
-	return gw.stopErr
+	return gwtest.Start(t, yamlText, gateway.Options{Log: log, Env: upstream.Env{Log: log}})
 }
 
 // servers renders the config of a gateway in front of the given servers (YAML list items).
@@ -187,7 +144,7 @@ func urlServer(name, url, transport string) string {
 
 // everythingGateway fronts server-everything twice, as "everything" over stdio and as
 // "everything_http" over Streamable HTTP, then the servers in more.
-func everythingGateway(t *testing.T, f fixtures, more ...string) *gatewayUnderTest {
+func everythingGateway(t *testing.T, f fixtures, more ...string) *gwtest.Gateway {
 	t.Helper()
 	httpURL := startHTTPEverything(t, f, "streamableHttp")
 	return startGateway(t, servers(append([]string{

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/portcullis-mcp/portcullis/host/internal/gwtest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -108,7 +109,7 @@ func leftovers(before []proc) []proc {
 // markedGateway fronts stdio servers tagged with a new marker: server-everything and
 // server-memory started directly, and server-everything under a shell, the way npx starts node as
 // its child, so that the server's own children are covered too.
-func markedGateway(t *testing.T, f fixtures) (*gatewayUnderTest, string) {
+func markedGateway(t *testing.T, f fixtures) (*gwtest.Gateway, string) {
 	marker := newMarker()
 	env := map[string]string{markerEnv: marker}
 	memEnv := map[string]string{markerEnv: marker, "MEMORY_FILE_PATH": filepath.Join(t.TempDir(), "memory.jsonl")}
@@ -165,7 +166,7 @@ func TestShutdown_StopsStdioServers(t *testing.T) {
 		called := callAsync(ctx, second, "wrapped__trigger-long-running-operation", map[string]any{"duration": 1, "steps": 2})
 		time.Sleep(300 * time.Millisecond) // the call is running upstream
 		start := time.Now()
-		if err := gw.stop(); err != nil {
+		if err := gw.Stop(); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
 		took := time.Since(start)

@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/portcullis-mcp/portcullis/host/internal/gwtest"
 )
 
 // twoMemories fronts two server-memory instances, each with its own graph holding one entity.
 // Both expose the same resource URI, memory://knowledge-graph, as any two instances of one
 // server do.
-func twoMemories(t *testing.T, ctx context.Context, f fixtures) (*gatewayUnderTest, map[string]string) {
+func twoMemories(t *testing.T, ctx context.Context, f fixtures) (*gwtest.Gateway, map[string]string) {
 	gw := startGateway(t, servers(
 		stdioServer("memory_a", f.node, []string{f.memory}, map[string]string{"MEMORY_FILE_PATH": filepath.Join(t.TempDir(), "a.jsonl")}),
 		stdioServer("memory_b", f.node, []string{f.memory}, map[string]string{"MEMORY_FILE_PATH": filepath.Join(t.TempDir(), "b.jsonl")}),

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/portcullis-mcp/portcullis/host/internal/gwtest"
 )
 
 // realServers starts what a typical deployment fronts: server-everything over stdio and over
 // Streamable HTTP, server-filesystem on a temp dir holding one file, and server-memory with its
 // graph in a temp file. It returns the gateway and the file's path and content.
-func realServers(t *testing.T, f fixtures) (gw *gatewayUnderTest, file, content string) {
+func realServers(t *testing.T, f fixtures) (gw *gwtest.Gateway, file, content string) {
 	dir := t.TempDir()
 	file = filepath.Join(dir, "notes.txt")
 	content = "portcullis e2e: the file server-filesystem reads\n"
