@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portcullis-mcp/portcullis/host/jsonrpc"
@@ -151,7 +152,7 @@ func (g *Gateway) byName(ctx context.Context, cs *clientSession, frame []byte, e
 			kind = "prompt"
 		}
 		o.name = exposed
-		o.fail(jsonrpc.CodeInvalidParams, "unknown %s %q: no server %q is behind this endpoint (names are <server>%s<name>)", kind, exposed, prefixOf(exposed, cs.view.sep), cs.view.sep)
+		o.fail(jsonrpc.CodeInvalidParams, "unknown %s %q: no server %q is behind this endpoint (names are <server>%s<name>)", kind, exposed, serverPart(exposed, cs.view.sep), cs.view.sep)
 		return nil
 	}
 	if orig, found := cs.original(server, exposed); found {
@@ -170,13 +171,10 @@ func (g *Gateway) byName(ctx context.Context, cs *clientSession, frame []byte, e
 	return g.forward(ctx, cs, server, name, frame, env, x, o)
 }
 
-func prefixOf(exposed, sep string) string {
-	for i := 0; i+len(sep) <= len(exposed); i++ {
-		if exposed[i:i+len(sep)] == sep {
-			return exposed[:i]
-		}
-	}
-	return exposed
+// serverPart is what a name gives as its server: the text before the first separator.
+func serverPart(exposed, sep string) string {
+	server, _, _ := strings.Cut(exposed, sep)
+	return server
 }
 
 // byURI routes a request on a resource to the server that listed it.
@@ -410,7 +408,7 @@ func (g *Gateway) unsolicited(cs *clientSession, sess *upstream.Session, frame [
 // of them, so it is not shown to any (a server request gets an error answer).
 func (g *Gateway) sharedHandler(sess *upstream.Session, frame []byte, env *jsonrpc.Envelope) {
 	switch {
-	case env.Kind == jsonrpc.KindNotification && isChangeNotification(env):
+	case env.Kind == jsonrpc.KindNotification && upstream.IsChangeNotification(env):
 		g.mu.RLock()
 		var targets []*clientSession
 		for _, cs := range g.sessions {
@@ -428,15 +426,6 @@ func (g *Gateway) sharedHandler(sess *upstream.Session, frame []byte, env *jsonr
 	}
 }
 
-func isChangeNotification(env *jsonrpc.Envelope) bool {
-	switch string(env.Method) {
-	case "notifications/tools/list_changed", "notifications/prompts/list_changed",
-		"notifications/resources/list_changed", "notifications/resources/updated":
-		return true
-	}
-	return false
-}
-
 // broadcast sends a request to every server of the view (logging/setLevel) and succeeds when one
 // of them accepts it.
 func (g *Gateway) broadcast(ctx context.Context, cs *clientSession, frame []byte, env *jsonrpc.Envelope, o *outcome) []byte {
@@ -448,7 +437,7 @@ func (g *Gateway) broadcast(ctx context.Context, cs *clientSession, frame []byte
 		sctx, cancel := context.WithTimeout(ctx, srv.Config.Timeout.D())
 		sess, err := g.upstreamSession(sctx, cs, srv, nil)
 		if err == nil {
-			_, err = sess.Request(sctx, string(env.Method), env.Params.In(frame), nil)
+			_, err = sess.Request(sctx, string(env.Method), env.Params.In(frame))
 		}
 		cancel()
 		if err != nil {

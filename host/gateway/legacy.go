@@ -18,12 +18,7 @@ import (
 
 // legacyStream opens a session and its stream.
 func (g *Gateway) legacyStream(ctx *fasthttp.RequestCtx, v *view, caller identity.Principal) {
-	if g.draining.Load() {
-		ctx.Response.Header.Set("Retry-After", "1")
-		httpError(ctx, fasthttp.StatusServiceUnavailable, "gateway is shutting down")
-		return
-	}
-	if !g.roomForSession(ctx, nil) {
+	if g.refuseWhileDraining(ctx) || !g.roomForSession(ctx, nil) {
 		return
 	}
 	cs := newClientSession(caller, v)

@@ -128,7 +128,7 @@ func (g *Gateway) listServer(ctx context.Context, cs *clientSession, srv *upstre
 		if cursor != "" {
 			params, _ = json.Marshal(map[string]string{"cursor": cursor})
 		}
-		res, err := sess.Request(ctx, method, params, nil)
+		res, err := sess.Request(ctx, method, params)
 		if err != nil {
 			return nil, err
 		}

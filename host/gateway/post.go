@@ -22,12 +22,7 @@ import (
 
 // post handles one POST from a Streamable HTTP client: a JSON-RPC message, or a batch of them.
 func (g *Gateway) post(ctx *fasthttp.RequestCtx, v *view, caller identity.Principal) {
-	if g.draining.Load() {
-		ctx.Response.Header.Set("Retry-After", "1")
-		httpError(ctx, fasthttp.StatusServiceUnavailable, "gateway is shutting down")
-		return
-	}
-	if !versionHeaderOK(ctx) {
+	if g.refuseWhileDraining(ctx) || !versionHeaderOK(ctx) {
 		return
 	}
 	// The call may outlive this handler (its response streams after the handler returns), and
@@ -83,6 +78,16 @@ func (g *Gateway) post(ctx *fasthttp.RequestCtx, v *view, caller identity.Princi
 	// The POST counts as in flight until its response is handed to the client, so that shutdown
 	// closes streams only after answers have gone out.
 	x.respond(ctx, cancel, g.calls.done)
+}
+
+// refuseWhileDraining answers 503 once shutdown has started and reports whether it did.
+func (g *Gateway) refuseWhileDraining(ctx *fasthttp.RequestCtx) bool {
+	if !g.draining.Load() {
+		return false
+	}
+	ctx.Response.Header.Set("Retry-After", "1")
+	httpError(ctx, fasthttp.StatusServiceUnavailable, "gateway is shutting down")
+	return true
 }
 
 // batch handles a JSON-RPC batch (2025-03-26). Its requests run concurrently; their responses go

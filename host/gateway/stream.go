@@ -117,6 +117,8 @@ func (x *exchange) respond(ctx *fasthttp.RequestCtx, cancel context.CancelFunc, 
 	startSSE(ctx)
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer sent()
+		tick := time.NewTicker(x.keepAlive)
+		defer tick.Stop()
 		var buf []byte
 		for {
 			out, done := x.take()
@@ -133,7 +135,7 @@ func (x *exchange) respond(ctx *fasthttp.RequestCtx, cancel context.CancelFunc, 
 			}
 			select {
 			case <-x.signal:
-			case <-time.After(x.keepAlive):
+			case <-tick.C:
 				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
 					cancel()
 					return

@@ -5,7 +5,6 @@ package identity
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 )
 
 // Principal is the caller of one request.
@@ -17,9 +16,6 @@ type Principal struct {
 	// opened it and refused with any other.
 	Key string
 }
-
-// ErrUnauthenticated is returned when a request's credentials are missing or wrong.
-var ErrUnauthenticated = errors.New("unauthenticated")
 
 // Authenticator resolves the Authorization header of a request to a principal.
 type Authenticator interface {

@@ -188,30 +188,25 @@ func (env *Envelope) decodeParams(frame []byte) error {
 		case "arguments":
 			return set(&env.Arguments, s, e)
 		case "_meta":
-			if frame[s] == '{' {
-				_, err := eachMember(frame, s, 3, func(k []byte, s, e int) error {
-					switch string(k) {
-					case "progressToken":
-						return set(&env.ProgressToken, s, e)
-					case "traceparent":
-						return set(&env.TraceParent, s, e)
-					}
-					return nil
-				})
-				return err
-			}
+			return pick(frame, s, [2]string{"progressToken", "traceparent"}, [2]*Span{&env.ProgressToken, &env.TraceParent})
 		case "ref":
-			if frame[s] == '{' {
-				_, err := eachMember(frame, s, 3, func(k []byte, s, e int) error {
-					switch string(k) {
-					case "name":
-						return set(&env.Name, s, e)
-					case "uri":
-						return set(&env.URI, s, e)
-					}
-					return nil
-				})
-				return err
+			return pick(frame, s, [2]string{"name", "uri"}, [2]*Span{&env.Name, &env.URI})
+		}
+		return nil
+	})
+	return err
+}
+
+// pick records where the members named keys are in the object at s (a value that is not an
+// object has none).
+func pick(frame []byte, s int, keys [2]string, dst [2]*Span) error {
+	if frame[s] != '{' {
+		return nil
+	}
+	_, err := eachMember(frame, s, 3, func(k []byte, s, e int) error {
+		for i, key := range keys {
+			if string(k) == key {
+				return set(dst[i], s, e)
 			}
 		}
 		return nil

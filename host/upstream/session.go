@@ -88,7 +88,7 @@ func Open(ctx context.Context, server string, dial Dialer, opts Options) (*Sessi
 		caps = json.RawMessage(`{}`)
 	}
 	params, _ := json.Marshal(map[string]any{"protocolVersion": ProtocolVersion, "capabilities": caps, "clientInfo": info})
-	res, err := s.Request(ctx, "initialize", params, nil)
+	res, err := s.Request(ctx, "initialize", params)
 	if err != nil {
 		t.Close()
 		// A server that never answered initialize was effectively unreachable.
@@ -177,14 +177,14 @@ func (s *Session) Call(ctx context.Context, frame []byte, env *jsonrpc.Envelope,
 
 // Request sends a request the gateway itself makes (listing, initialize) and returns its result,
 // or the server's error as an *RPCError.
-func (s *Session) Request(ctx context.Context, method string, params json.RawMessage, on func([]byte)) (json.RawMessage, error) {
+func (s *Session) Request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	id := s.nextID.Add(1)
 	frame := []byte(`{"jsonrpc":"2.0","id":` + strconv.FormatInt(id, 10) + `,"method":` + strconv.Quote(method))
 	if len(params) > 0 {
 		frame = append(append(frame, `,"params":`...), params...)
 	}
 	frame = append(frame, '}')
-	resp, err := s.roundTrip(ctx, id, frame, &call{on: on, response: make(chan []byte, 1)})
+	resp, err := s.roundTrip(ctx, id, frame, &call{response: make(chan []byte, 1)})
 	if err != nil {
 		return nil, err
 	}
@@ -296,15 +296,16 @@ func (s *Session) Receive(frame []byte, related int64, streamed bool) {
 			}
 		}
 	}
-	if c := s.attribute(related); c != nil && c.on != nil && !isBroadcast(&env) {
+	if c := s.attribute(related); c != nil && c.on != nil && !IsChangeNotification(&env) {
 		c.on(frame)
 		return
 	}
 	s.handler(s, frame, &env)
 }
 
-// isBroadcast reports notifications that concern the whole session, never one call.
-func isBroadcast(env *jsonrpc.Envelope) bool {
+// IsChangeNotification reports the notifications that concern a whole session, never one call:
+// lists and resources that changed.
+func IsChangeNotification(env *jsonrpc.Envelope) bool {
 	switch string(env.Method) {
 	case "notifications/tools/list_changed", "notifications/prompts/list_changed",
 		"notifications/resources/list_changed", "notifications/resources/updated":
