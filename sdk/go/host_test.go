@@ -4,21 +4,18 @@ package portcullis_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/portcullis-mcp/portcullis/abi"
-	"github.com/portcullis-mcp/portcullis/abi/abitest"
 	"github.com/portcullis-mcp/portcullis/host/plugin"
+	"github.com/portcullis-mcp/portcullis/host/plugin/plugintest"
 )
 
 // guests are the Go guests built once per test binary: Go modules are
@@ -65,159 +62,23 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type sink struct {
-	mu     sync.Mutex
-	events map[string][]string
-	logs   []string
-}
-
-func (s *sink) Enabled(context.Context, slog.Level) bool { return true }
-func (s *sink) WithAttrs([]slog.Attr) slog.Handler       { return s }
-func (s *sink) WithGroup(string) slog.Handler            { return s }
-func (s *sink) Handle(_ context.Context, r slog.Record) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.logs = append(s.logs, r.Level.String()+" "+r.Message)
-	return nil
-}
-
-func (s *sink) event(_ string, name, data []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events[string(name)] = append(s.events[string(name)], string(data))
-}
-
-func (s *sink) take(name string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ev := s.events[name]
-	delete(s.events, name)
-	return ev
-}
-
 // loadGuest loads a built guest into a fresh engine.
-func loadGuest(t testing.TB, name string, spec plugin.Spec) (*plugin.Plugin, *sink) {
+func loadGuest(t testing.TB, name string, spec plugin.Spec) (*plugin.Plugin, *plugintest.Sink) {
 	t.Helper()
 	wasm, err := os.ReadFile(build(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sink{events: map[string][]string{}}
-	e, err := plugin.NewEngine(plugin.EngineConfig{Logger: slog.New(s), Events: s.event})
+	spec.Name = name
+	return plugintest.Load(t, wasm, spec)
+}
+
+func TestGuest_Conformance(t *testing.T) {
+	wasm, err := os.ReadFile(build(t, "conformance"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec.Name, spec.Version = name, "0.0.1"
-	if spec.Hooks == nil {
-		spec.Hooks = abi.Hooks[:]
-	}
-	p, err := e.Load(context.Background(), wasm, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.Close(context.Background())
-		e.Close(context.Background())
-	})
-	return p, s
-}
-
-func TestGuest_GoldenInputs(t *testing.T) {
-	p, s := loadGuest(t, "conformance", plugin.Spec{})
-	vecs := abitest.MustLoad(t)
-	for _, vec := range vecs.Inputs {
-		t.Run(vec.Name, func(t *testing.T) {
-			in, err := vec.ABI()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var v abi.Verdict
-			if err := p.Call(context.Background(), &in, time.Second, &v); err != nil {
-				t.Fatal(err)
-			}
-			events := s.take("call")
-			if len(events) != 1 {
-				t.Fatalf("%d call events, want 1", len(events))
-			}
-			var got abitest.Input
-			if err := json.Unmarshal([]byte(events[0]), &got); err != nil {
-				t.Fatal(err)
-			}
-			got.Name, got.Hex = vec.Name, vec.Hex
-			if len(got.Replicas) == 0 {
-				got.Replicas = vec.Replicas
-			}
-			want, _ := json.Marshal(vec)
-			have, _ := json.Marshal(got)
-			if string(want) != string(have) {
-				t.Fatalf("guest decoded\n%s\nwant\n%s", have, want)
-			}
-		})
-	}
-}
-
-func TestGuest_GoldenVerdicts(t *testing.T) {
-	p, _ := loadGuest(t, "conformance", plugin.Spec{})
-	vecs := abitest.MustLoad(t)
-	for _, vec := range vecs.Verdicts {
-		t.Run(vec.Name, func(t *testing.T) {
-			want, err := vec.ABI()
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, _ := json.Marshal(map[string]any{"action": vec.Action, "code": vec.Code, "replica": vec.Replica, "payload": vec.Payload})
-			hook := abi.HookResponseGuard
-			if want.Action == abi.ActionRoute {
-				hook = abi.HookRoute
-			}
-			in := abi.Input{Hook: hook, Config: cfg, Frame: []byte(`{"jsonrpc":"2.0","id":"a-1","result":{}}`),
-				Replicas: make([]abi.Replica, 3)}
-			var got abi.Verdict
-			if err := p.Call(context.Background(), &in, time.Second, &got); err != nil {
-				t.Fatal(err)
-			}
-			if got.Action != want.Action || got.Code != want.Code || got.Replica != want.Replica || string(got.Payload) != string(want.Payload) {
-				t.Fatalf("got %+v, want %+v", got, want)
-			}
-		})
-	}
-}
-
-func TestGuest_Failures(t *testing.T) {
-	p, s := loadGuest(t, "conformance", plugin.Spec{MemoryLimitPages: 1024, Breaker: plugin.BreakerConfig{Failures: 100}})
-	tests := []struct {
-		name    string
-		config  string
-		timeout time.Duration
-		want    error
-	}{
-		{"infinite loop", `{"spin":true}`, 100 * time.Millisecond, plugin.ErrTimeout},
-		{"unbounded allocation", `{"hog":true}`, 10 * time.Second, plugin.ErrTrap},
-		{"panic", `{"panic":true}`, time.Second, plugin.ErrGuestFailed},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			in := abi.Input{Hook: abi.HookRequestGuard, Config: []byte(tt.config), Frame: []byte(`{}`)}
-			var v abi.Verdict
-			start := time.Now()
-			err := p.Call(context.Background(), &in, tt.timeout, &v)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("Call error = %v, want %v", err, tt.want)
-			}
-			if took := time.Since(start); took > tt.timeout+2*time.Second {
-				t.Fatalf("stopped after %v, deadline %v", took, tt.timeout)
-			}
-			in.Config = []byte(`{"log":"still alive"}`)
-			if err := p.Call(context.Background(), &in, 5*time.Second, &v); err != nil || v.Action != abi.ActionAllow {
-				t.Fatalf("call after the failure: %v %s", err, v.Action)
-			}
-		})
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !strings.Contains(strings.Join(s.logs, "\n"), "ERROR portcullis: request_guard handler panicked: conformance guest asked to panic") {
-		t.Fatalf("panic not logged: %q", s.logs)
-	}
+	plugintest.Conformance(t, wasm, "ERROR portcullis: request_guard handler panicked: conformance guest asked to panic")
 }
 
 // TestExample runs the README's guardrail the way the gateway will: a chain
@@ -266,7 +127,7 @@ func TestExample(t *testing.T) {
 			}
 		})
 	}
-	if ev := s.take("redacted"); len(ev) != 1 || ev[0] != "shell" {
+	if ev := s.Take("redacted"); len(ev) != 1 || ev[0] != "shell" {
 		t.Fatalf("redacted events %q", ev)
 	}
 }
