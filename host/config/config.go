@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/portcullis-mcp/portcullis/plugins"
 	"net"
 	"net/url"
 	"os"
@@ -69,11 +70,12 @@ type Server struct {
 	Unprefixed bool `yaml:"unprefixed"`
 }
 
-// Plugin is a Wasm plugin version loaded from a file.
+// Plugin is a Wasm plugin version loaded from a file, or a built-in one (no path: name, version and
+// hooks default to the built-in's manifest; the entry then only sets limits).
 type Plugin struct {
 	Name        string   `yaml:"name"`
 	Version     string   `yaml:"version"`
-	Path        string   `yaml:"path"`  // the .wasm file, relative to the config file
+	Path        string   `yaml:"path"`  // the .wasm file, relative to the config file; empty for a built-in
 	Hooks       []string `yaml:"hooks"` // request_guard, response_guard, tool_filter, route, audit
 	MemoryPages uint32   `yaml:"memory_pages"`
 	Instances   int      `yaml:"instances"`
@@ -200,10 +202,11 @@ var hookNames = []string{"request_guard", "response_guard", "tool_filter", "rout
 func (c *Config) validatePlugins() error {
 	ids := map[string]bool{}
 	names := map[string]int{}
+	c.addBuiltins()
 	for i, p := range c.Plugins {
 		key := fmt.Sprintf("plugins[%d]", i)
-		if p.Name == "" || p.Version == "" || p.Path == "" {
-			return c.errAt(key, "a plugin needs a name, a version and a path")
+		if p.Name == "" || p.Version == "" || p.Path == "" && !p.Builtin() {
+			return c.errAt(key, "a plugin needs a name, a version and a path (or the name of a built-in: %s)", strings.Join(plugins.Names(), ", "))
 		}
 		if ids[p.Name+"@"+p.Version] {
 			return c.errAt(key, "plugin %s@%s is listed twice", p.Name, p.Version)
@@ -251,6 +254,39 @@ func (c *Config) validatePlugins() error {
 		}
 	}
 	return nil
+}
+
+// Builtin reports whether p is one of the plugins embedded in the binary.
+func (p *Plugin) Builtin() bool {
+	if p.Path != "" {
+		return false
+	}
+	b, ok := plugins.Lookup(p.Name)
+	return ok && (p.Version == "" || p.Version == b.Manifest.Version)
+}
+
+// addBuiltins completes plugin entries of built-ins from their manifests and adds one for each
+// built-in that a binding names without listing it, so that `plugin: secrets` is enough.
+func (c *Config) addBuiltins() {
+	for i := range c.Plugins {
+		p := &c.Plugins[i]
+		if b, ok := plugins.Lookup(p.Name); ok && p.Path == "" {
+			if p.Version == "" {
+				p.Version = b.Manifest.Version
+			}
+			if len(p.Hooks) == 0 {
+				p.Hooks = b.Manifest.Hooks
+			}
+		}
+	}
+	for _, bd := range c.Bindings {
+		if _, ok := c.PluginFor(bd); ok {
+			continue
+		}
+		if b, ok := plugins.Lookup(bd.Plugin); ok {
+			c.Plugins = append(c.Plugins, Plugin{Name: b.Manifest.Name, Version: b.Manifest.Version, Hooks: b.Manifest.Hooks})
+		}
+	}
 }
 
 // PluginFor returns the plugin a binding names.

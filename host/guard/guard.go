@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis-mcp/portcullis/host/pipeline"
 	"github.com/portcullis-mcp/portcullis/host/plugin"
 	"github.com/portcullis-mcp/portcullis/host/upstream"
+	"github.com/portcullis-mcp/portcullis/plugins"
 )
 
 // Guards runs a chain of bindings. It implements pipeline.Guards and is safe for concurrent use.
@@ -60,11 +61,7 @@ func Load(ctx context.Context, eng *plugin.Engine, cfg *config.Config, dir strin
 }
 
 func loadPlugin(ctx context.Context, eng *plugin.Engine, pc config.Plugin, dir string) (*plugin.Plugin, error) {
-	path := pc.Path
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(dir, path)
-	}
-	wasm, err := os.ReadFile(path)
+	wasm, err := readModule(pc, dir)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s@%s: %w", pc.Name, pc.Version, err)
 	}
@@ -75,6 +72,19 @@ func loadPlugin(ctx context.Context, eng *plugin.Engine, pc config.Plugin, dir s
 		spec.Hooks = append(spec.Hooks, hook)
 	}
 	return eng.Load(ctx, wasm, spec)
+}
+
+// readModule returns a built-in's embedded module, or reads the file at the plugin's path.
+func readModule(pc config.Plugin, dir string) ([]byte, error) {
+	if pc.Builtin() {
+		b, _ := plugins.Lookup(pc.Name)
+		return b.Wasm, nil
+	}
+	path := pc.Path
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	return os.ReadFile(path)
 }
 
 func binding(bc config.Binding, p *plugin.Plugin) (plugin.Binding, error) {
