@@ -228,7 +228,8 @@ func (g *Gateway) byURI(ctx context.Context, cs *clientSession, frame []byte, en
 // replica; one that may have (the connection died mid-call) is retried only for tools annotated
 // read-only or idempotent.
 func (g *Gateway) forward(ctx context.Context, cs *clientSession, server, tool string, frame []byte, env *jsonrpc.Envelope, x sink, o *outcome) []byte {
-	snap := g.pipeline.Load()
+	snap := g.pipeline.Acquire()
+	defer snap.Release()
 	srv := snap.Server(server)
 	o.server = server
 	call := pipeline.Call{Principal: cs.caller, Method: methodName(env), Server: server, Name: o.name}

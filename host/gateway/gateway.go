@@ -52,6 +52,7 @@ type Gateway struct {
 	auth     identity.Authenticator
 	records  *record.Queue
 	pipeline pipeline.Holder
+	swapMu   sync.Mutex // one swap at a time, so each retires the snapshot it replaced
 	views    atomic.Pointer[views]
 
 	mu       sync.RWMutex
@@ -90,6 +91,9 @@ func New(cfg *config.Config, opts Options) *Gateway {
 		}
 	}
 	g.bg, g.stopBG = context.WithCancel(context.Background())
+	if opts.Env.Route == nil {
+		opts.Env.Route = g.route // routing plugins follow the current snapshot
+	}
 	snap := &pipeline.Snapshot{Version: 1, Servers: map[string]*upstream.Server{}, Guards: opts.Guards}
 	for _, sc := range cfg.Servers {
 		snap.Servers[sc.Name] = upstream.NewServer(sc, opts.Env)
@@ -114,6 +118,50 @@ func New(cfg *config.Config, opts Options) *Gateway {
 
 // Pipeline returns the holder of the current pipeline snapshot.
 func (g *Gateway) Pipeline() *pipeline.Holder { return &g.pipeline }
+
+// SwapGuards makes guards the guards of every request that starts from now on. Requests in
+// flight finish with the guards they started with; once the last of them is done, drained runs
+// (close the old guards there). It returns a channel closed after that. Safe for concurrent use,
+// but callers should serialize changes so that the latest one wins.
+func (g *Gateway) SwapGuards(guards pipeline.Guards, drained func()) <-chan struct{} {
+	g.swapMu.Lock()
+	defer g.swapMu.Unlock()
+	cur := g.pipeline.Load()
+	next := &pipeline.Snapshot{Version: cur.Version + 1, Servers: cur.Servers, Order: cur.Order, Guards: guards}
+	cur.Drained = drained
+	g.pipeline.Swap(next)
+	return cur.Done()
+}
+
+// Audit hands a finished record to the audit sinks of the current guards, if any.
+func (g *Gateway) Audit(ctx context.Context, record []byte) {
+	snap := g.pipeline.Acquire()
+	defer snap.Release()
+	if a, ok := snap.Guards.(pipeline.Auditor); ok {
+		a.Audit(ctx, record)
+	}
+}
+
+// route gives each server a strategy that asks the routing plugins of the snapshot current at
+// each pick.
+func (g *Gateway) route(server string, builtin upstream.Strategy) upstream.Strategy {
+	return &snapshotRoute{g: g, server: server, builtin: builtin}
+}
+
+type snapshotRoute struct {
+	g       *Gateway
+	server  string
+	builtin upstream.Strategy
+}
+
+func (r *snapshotRoute) Pick(up []*upstream.Replica) int {
+	snap := r.g.pipeline.Acquire()
+	defer snap.Release()
+	if rt, ok := snap.Guards.(pipeline.Router); ok {
+		return rt.Pick(r.server, r.builtin, up)
+	}
+	return r.builtin.Pick(up)
+}
 
 // Serve accepts connections on ln until Shutdown. It starts servers configured to start at boot
 // and the background workers first.

@@ -31,10 +31,14 @@ func (g *Gateway) list(ctx context.Context, cs *clientSession, frame []byte, env
 	method := string(env.Method)
 	kind := listKinds[method]
 	items := g.collect(ctx, cs, method)
-	if snap := g.pipeline.Load(); snap.Guards != nil && method == "tools/list" {
-		for server, list := range items {
-			items[server] = g.filterTools(ctx, snap.Guards, cs, server, list)
+	if method == "tools/list" {
+		snap := g.pipeline.Acquire()
+		if snap.Guards != nil {
+			for server, list := range items {
+				items[server] = g.filterTools(ctx, snap.Guards, cs, server, list)
+			}
 		}
+		snap.Release()
 	}
 	if p, ok := x.(interface{ preferStream() }); ok && cs.upstreamsStream() {
 		p.preferStream() // the servers answer on streams: so does the aggregate

@@ -1,6 +1,7 @@
 // Package pipeline holds what a request sees from start to end: the servers and the guards bound
 // to them, as one immutable Snapshot. A change builds a new snapshot and swaps it in atomically;
-// requests in flight finish on the snapshot they started with.
+// requests in flight finish on the snapshot they started with, and the old snapshot is retired
+// (its Drained hook runs) once the last of them has released it.
 package pipeline
 
 import (
@@ -42,6 +43,17 @@ type Guards interface {
 	Tools(ctx context.Context, c *Call, frame []byte) ([]byte, error)
 }
 
+// Router is implemented by Guards that may choose among a server's replicas (routing plugins).
+// Pick returns the replica's index, or builtin's choice when no plugin chooses.
+type Router interface {
+	Pick(server string, builtin upstream.Strategy, up []*upstream.Replica) int
+}
+
+// Auditor is implemented by Guards that hand finished records to audit sinks.
+type Auditor interface {
+	Audit(ctx context.Context, record []byte)
+}
+
 // Blocked is the error of a guard that stops a frame.
 type Blocked struct {
 	Code   int
@@ -51,22 +63,67 @@ type Blocked struct {
 
 func (b *Blocked) Error() string { return b.Reason }
 
-// Snapshot is one immutable configuration of the request path.
+// Snapshot is one immutable configuration of the request path. A request that uses its Guards
+// holds it with Holder.Acquire and Release, so that a swap never closes guards under it.
 type Snapshot struct {
 	Version uint64
 	Servers map[string]*upstream.Server
 	Order   []string // server names in configuration order
 	Guards  Guards   // nil when no guard is bound
+	// Drained runs once, in its own goroutine, when the snapshot has been replaced and every
+	// request that acquired it has released it: the place to close what only it used.
+	Drained func()
+
+	refs atomic.Int64 // the holder's reference while current, plus one per acquiring request
+	done chan struct{}
 }
 
 // Server returns the named server, or nil.
 func (s *Snapshot) Server(name string) *upstream.Server { return s.Servers[name] }
 
+// Release gives back a snapshot taken with Holder.Acquire.
+func (s *Snapshot) Release() {
+	if s.refs.Add(-1) == 0 {
+		if s.Drained != nil {
+			go s.Drained()
+		}
+		close(s.done)
+	}
+}
+
+// Done is closed once the snapshot has been replaced and drained.
+func (s *Snapshot) Done() <-chan struct{} { return s.done }
+
 // Holder publishes the current snapshot. The zero value holds nothing.
 type Holder struct{ p atomic.Pointer[Snapshot] }
 
-// Load returns the current snapshot.
+// Load returns the current snapshot, for what outlives a swap (its servers). Use Acquire to run
+// its guards.
 func (h *Holder) Load() *Snapshot { return h.p.Load() }
 
-// Swap installs s and returns the snapshot it replaces.
-func (h *Holder) Swap(s *Snapshot) *Snapshot { return h.p.Swap(s) }
+// Acquire returns the current snapshot, held until Release. It costs one atomic
+// compare-and-swap. A snapshot swapped out in between is still valid until released: requests
+// that started on it finish on it.
+func (h *Holder) Acquire() *Snapshot {
+	for {
+		s := h.p.Load()
+		for n := s.refs.Load(); n > 0; n = s.refs.Load() {
+			if s.refs.CompareAndSwap(n, n+1) {
+				return s
+			}
+		}
+		// s drained between Load and the increment: a newer one is current by now.
+	}
+}
+
+// Swap installs s and returns the snapshot it replaces (nil the first time), which drains and
+// retires once its last request releases it. s must be new: a snapshot is installed once.
+func (h *Holder) Swap(s *Snapshot) *Snapshot {
+	s.done = make(chan struct{})
+	s.refs.Store(1)
+	old := h.p.Swap(s)
+	if old != nil {
+		old.Release()
+	}
+	return old
+}
