@@ -31,6 +31,7 @@ echo_addr=127.0.0.1:$base
 sdk_addr=127.0.0.1:$((base + 1))
 gw_addr=127.0.0.1:$((base + 2))
 guarded_addr=127.0.0.1:$((base + 3))
+builtin_addr=127.0.0.1:$((base + 4))
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -187,6 +188,30 @@ scenario gateway-three-guards "The gateway with no plugins (A) and a gateway wit
 	--compare "http://$guarded_addr/mcp" --compare-label three-guards --compare-tool echo__echo \
 	--duration "$compare_duration" --concurrency "$concurrency"
 
-# Still to come with their issues: gateway-builtin-guards (the built-in guards, issue 5) and
-# gateway-hot-swap (a plugin version swapped every second under load, issue 6).
+# A third gateway with the six built-in guards bound to every call, with their default rules:
+# what turning all of them on costs on calls they let through.
+cat >"$work/builtin.yaml" <<YAML
+listen: $builtin_addr
+data_dir: $work/builtin-data
+servers:
+  - name: echo
+    url: http://$echo_addr/mcp
+bindings:
+  - {name: secrets, plugin: secrets}
+  - {name: pii, plugin: pii}
+  - {name: tool-policy, plugin: tool-policy}
+  - {name: path-guard, plugin: path-guard}
+  - {name: ssrf, plugin: ssrf}
+  - {name: prompt-injection, plugin: prompt-injection}
+YAML
+"$bin" serve --config "$work/builtin.yaml" --log-level warn 2>"$out/builtin.log" &
+pids+=($!)
+wait_port "$builtin_addr"
+scenario gateway-builtin-guards "The gateway with no plugins (A) and a gateway with the six built-in guards bound (B), in alternating 1 s slices." \
+	--url "http://$gw_addr/mcp" --label no-plugins --tool echo__echo --args '{"message":"hello from the load tool"}' \
+	--compare "http://$builtin_addr/mcp" --compare-label builtin-guards --compare-tool echo__echo \
+	--duration "$compare_duration" --concurrency "$concurrency"
+
+# Still to come with its issue: gateway-hot-swap (a plugin version swapped every second under
+# load, issue 6).
 log "results in $out"
