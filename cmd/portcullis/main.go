@@ -1,5 +1,5 @@
 // Command portcullis is the Portcullis MCP gateway: `portcullis serve` runs it, `portcullis
-// version` prints its version. Flags and wiring only; the gateway lives in host/.
+// plugin` manages its plugins through the admin API, `portcullis version` prints its version. Flags and wiring only; the gateway lives in host/.
 package main
 
 import (
@@ -10,12 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
 	"time"
 
+	"github.com/portcullis-mcp/portcullis/host/admin"
 	"github.com/portcullis-mcp/portcullis/host/config"
 	"github.com/portcullis-mcp/portcullis/host/demo"
 	"github.com/portcullis-mcp/portcullis/host/gateway"
@@ -24,12 +26,14 @@ import (
 	"github.com/portcullis-mcp/portcullis/host/record"
 	"github.com/portcullis-mcp/portcullis/host/store"
 	"github.com/portcullis-mcp/portcullis/host/upstream"
+	"github.com/portcullis-mcp/portcullis/registry"
 )
 
 const usage = `Portcullis: a gateway for the Model Context Protocol.
 
 Usage:
   portcullis serve [--config FILE] [--listen ADDR] [--data DIR]
+  portcullis plugin COMMAND     push, list, bind, unbind, rollback plugins through the admin API
   portcullis bench [flags]      MCP load generator (portcullis bench --help)
   portcullis version
 
@@ -53,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return serve(ctx, args[1:], stderr)
 	case "bench":
 		return benchMain(ctx, args[1:], stdout, stderr)
+	case "plugin":
+		return pluginMain(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "portcullis", gateway.Version)
 		return 0
@@ -120,34 +126,70 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	defer stopBG()
 	go store.RunGC(bg, db, 5*time.Minute)
 	opts := gateway.Options{Log: log, Env: upstream.Env{Log: log, Demo: demo.Serve}}
-	var auditSink func([]byte)
-	if len(cfg.Plugins) > 0 {
-		eng, err := plugin.NewEngine(plugin.EngineConfig{CacheDir: guard.CacheDir(cfg.DataDir), Logger: log})
-		if err != nil {
-			fmt.Fprintf(stderr, "portcullis: %v\n", err)
-			return 1
-		}
-		defer eng.Close(context.Background())
-		guards, err := guard.Load(ctx, eng, cfg, cfg.Dir)
-		if err != nil {
-			fmt.Fprintf(stderr, "portcullis: %v\n", err)
-			return 1
-		}
-		defer guards.Close(context.Background())
-		opts.Guards = guards
-		opts.Env.Route = guards.Route
-		auditSink = func(rec []byte) { guards.Audit(bg, rec) }
-		log.Info("plugins loaded", "plugins", len(cfg.Plugins), "bindings", len(cfg.Bindings))
+	eng, err := plugin.NewEngine(plugin.EngineConfig{CacheDir: guard.CacheDir(cfg.DataDir), Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis: %v\n", err)
+		return 1
 	}
-	records := record.NewQueue(db, 8192, log, auditSink)
-	defer records.Close()
+	defer eng.Close(context.Background())
+	var gw *gateway.Gateway
+	records := record.NewQueue(db, 8192, log, func(rec []byte) { gw.Audit(bg, rec) })
 	opts.Records = records
+	gw = gateway.New(cfg, opts)
 
-	gw := gateway.New(cfg, opts)
+	// The pipeline: the config file's plugins and bindings plus the registry's, rebuilt and
+	// swapped in on every change.
+	keys, _ := cfg.Admin.PublicKeys() // validated with the config
+	reg, err := registry.Open(db, registry.Options{Engine: eng, TrustedKeys: keys, Log: log,
+		MaxModuleBytes: cfg.Admin.MaxUploadBytes,
+		Limits:         registry.Limits{MemoryPages: cfg.Admin.MaxMemoryPages, Timeout: cfg.Admin.MaxTimeout.D(), Instances: cfg.Admin.MaxInstances}})
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis: %v\n", err)
+		return 1
+	}
+	static, err := registry.StaticFrom(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis: %v\n", err)
+		return 1
+	}
+	live := registry.NewLive(eng, gw.SwapGuards, static)
+	defer func() {
+		records.Close() // flushed to the audit sinks of the pipeline still running
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		live.Close(cctx)
+	}()
+	reg.SetPipeline(live)
+	if err := reg.Activate(ctx, "startup"); err != nil {
+		fmt.Fprintf(stderr, "portcullis: plugins: %v\n", err)
+		return 1
+	}
+	if st, _ := reg.State(); len(cfg.Plugins)+len(st.Bindings) > 0 {
+		log.Info("plugins loaded", "plugins", len(cfg.Plugins), "bindings", len(cfg.Bindings), "registry_bindings", len(st.Bindings))
+	}
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "portcullis: listen: %v\n", err)
 		return 1
+	}
+	if cfg.Admin.Token != "" {
+		api, err := admin.New(admin.Options{Token: cfg.Admin.Token, Registry: reg, Live: live, Gateway: gw,
+			Config: cfg, ConfigPath: *cfgPath, MaxUploadBytes: int64(cfg.Admin.MaxUploadBytes) + 1<<20,
+			AllowedOrigins: cfg.Admin.AllowedOrigins, Log: log})
+		if err != nil {
+			fmt.Fprintf(stderr, "portcullis: %v\n", err)
+			return 1
+		}
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			fmt.Fprintf(stderr, "portcullis: admin listen: %v\n", err)
+			return 1
+		}
+		asrv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+		go asrv.Serve(aln)
+		defer asrv.Close()
+		log.Info("admin API listening", "url", "http://"+aln.Addr().String())
 	}
 	log.Info("portcullis listening", "addr", ln.Addr().String(), "endpoint", "http://"+ln.Addr().String()+"/mcp", "servers", len(cfg.Servers), "data", cfg.DataDir)
 	served := make(chan error, 1)

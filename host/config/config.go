@@ -5,6 +5,9 @@ package config
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"github.com/portcullis-mcp/portcullis/plugins"
@@ -42,6 +45,7 @@ type Config struct {
 	Servers       []Server  `yaml:"servers"`
 	Plugins       []Plugin  `yaml:"plugins"`
 	Bindings      []Binding `yaml:"bindings"`
+	Admin         Admin     `yaml:"admin"`
 
 	// Dir is the folder of the config file; plugin paths are relative to it.
 	Dir string `yaml:"-"`
@@ -95,6 +99,39 @@ type Binding struct {
 	OnFailure string   `yaml:"on_failure"` // fail-closed or fail-open
 	Order     int      `yaml:"order"`
 	Timeout   Duration `yaml:"timeout"`
+}
+
+// Admin configures the admin API and the plugin registry it drives. The API is off without a
+// token.
+type Admin struct {
+	Listen         string   `yaml:"listen"`          // default 127.0.0.1:9090
+	Token          string   `yaml:"token"`           // bearer token, 16+ characters; use ${ENV}
+	AllowRemote    bool     `yaml:"allow_remote"`    // allow a non-loopback listen address
+	AllowedOrigins []string `yaml:"allowed_origins"` // browser origins allowed; none by default
+	// TrustedKeys are ed25519 public keys (hex or base64); when any is set, uploads must be
+	// signed by one of them.
+	TrustedKeys    []string `yaml:"trusted_keys"`
+	MaxUploadBytes int      `yaml:"max_upload_bytes"` // default 16 MiB
+	// Maxima a plugin manifest may ask for.
+	MaxMemoryPages uint32   `yaml:"max_memory_pages"` // default 512 (32 MiB)
+	MaxTimeout     Duration `yaml:"max_timeout"`      // default 1s
+	MaxInstances   int      `yaml:"max_instances"`    // default 16
+}
+
+// PublicKeys decodes the trusted keys.
+func (a *Admin) PublicKeys() ([]ed25519.PublicKey, error) {
+	var out []ed25519.PublicKey
+	for i, k := range a.TrustedKeys {
+		b, err := hex.DecodeString(k)
+		if err != nil {
+			b, err = base64.StdEncoding.DecodeString(k)
+		}
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("trusted_keys[%d]: want a %d-byte ed25519 public key in hex or base64", i, ed25519.PublicKeySize)
+		}
+		out = append(out, ed25519.PublicKey(b))
+	}
+	return out, nil
 }
 
 // Replica is one way to reach a server: a command (stdio) or a URL (Streamable HTTP or legacy SSE).
@@ -397,6 +434,12 @@ func (c *Config) applyDefaults() {
 	if c.MaxSessions == 0 {
 		c.MaxSessions = 10000
 	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = "127.0.0.1:9090"
+	}
+	if c.Admin.MaxUploadBytes == 0 {
+		c.Admin.MaxUploadBytes = 16 << 20
+	}
 	if c.SessionMaxAge == 0 {
 		c.SessionMaxAge = Duration(24 * time.Hour)
 	}
@@ -459,6 +502,9 @@ func (c *Config) validate() error {
 	if c.SessionKey != "" && len(c.SessionKey) < 16 {
 		return c.errAt("session_key", "must have at least 16 characters")
 	}
+	if err := c.validateAdmin(); err != nil {
+		return err
+	}
 	if c.MaxBodyBytes < 1024 {
 		return c.errAt("max_body_bytes", "must be at least 1024")
 	}
@@ -520,6 +566,27 @@ func (c *Config) validate() error {
 		if *s.Retries < 0 || *s.Retries > 10 {
 			return c.errAt(key+".retries", "must be between 0 and 10")
 		}
+	}
+	return nil
+}
+
+func (c *Config) validateAdmin() error {
+	a := &c.Admin
+	host, _, err := net.SplitHostPort(a.Listen)
+	if err != nil {
+		return c.errAt("admin.listen", "%q is not host:port", a.Listen)
+	}
+	if ip := net.ParseIP(host); !a.AllowRemote && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return c.errAt("admin.listen", "%q is not a loopback address; set allow_remote: true to expose the admin API", a.Listen)
+	}
+	if a.Token != "" && len(a.Token) < 16 {
+		return c.errAt("admin.token", "must have at least 16 characters")
+	}
+	if _, err := a.PublicKeys(); err != nil {
+		return c.errAt("admin."+strings.SplitN(err.Error(), ":", 2)[0], "%s", strings.SplitN(err.Error(), ": ", 2)[1])
+	}
+	if a.MaxUploadBytes < 1024 {
+		return c.errAt("admin.max_upload_bytes", "must be at least 1024")
 	}
 	return nil
 }

@@ -129,3 +129,21 @@ bindings:
 		}
 	}
 }
+
+func TestParse_Admin(t *testing.T) {
+	base := "servers:\n  - name: d\n    transport: demo\nadmin:\n"
+	for in, want := range map[string]string{
+		"  token: 0123456789abcdef\n":                          "",
+		"  listen: 0.0.0.0:9090\n":                             "not a loopback address",
+		"  listen: 0.0.0.0:9090\n  allow_remote: true\n":       "",
+		"  token: short\n":                                     "at least 16",
+		"  trusted_keys: [abcd]\n":                             "trusted_keys[0]",
+		"  trusted_keys: [" + strings.Repeat("ab", 32) + "]\n": "",
+		"  max_upload_bytes: 10\n":                             "at least 1024",
+	} {
+		_, err := Parse([]byte(base + in))
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("%q: error %v, want %q", in, err, want)
+		}
+	}
+}

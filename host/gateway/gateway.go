@@ -92,7 +92,7 @@ func New(cfg *config.Config, opts Options) *Gateway {
 	}
 	g.bg, g.stopBG = context.WithCancel(context.Background())
 	if opts.Env.Route == nil {
-		opts.Env.Route = g.route // routing plugins follow the current snapshot
+		opts.Env.Route = g.routeBySnapshot // routing plugins follow the current snapshot
 	}
 	snap := &pipeline.Snapshot{Version: 1, Servers: map[string]*upstream.Server{}, Guards: opts.Guards}
 	for _, sc := range cfg.Servers {
@@ -142,9 +142,9 @@ func (g *Gateway) Audit(ctx context.Context, record []byte) {
 	}
 }
 
-// route gives each server a strategy that asks the routing plugins of the snapshot current at
+// routeBySnapshot gives each server a strategy that asks the routing plugins of the snapshot current at
 // each pick.
-func (g *Gateway) route(server string, builtin upstream.Strategy) upstream.Strategy {
+func (g *Gateway) routeBySnapshot(server string, builtin upstream.Strategy) upstream.Strategy {
 	return &snapshotRoute{g: g, server: server, builtin: builtin}
 }
 
@@ -490,3 +490,6 @@ func httpError(ctx *fasthttp.RequestCtx, status int, msg string) {
 type fasthttpLog struct{ l *slog.Logger }
 
 func (f fasthttpLog) Printf(format string, args ...any) { f.l.Debug(fmt.Sprintf(format, args...)) }
+
+// Ready reports whether the gateway takes new requests (false once shutdown started).
+func (g *Gateway) Ready() bool { return !g.draining.Load() }

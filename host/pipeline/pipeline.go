@@ -84,14 +84,16 @@ func (s *Snapshot) Server(name string) *upstream.Server { return s.Servers[name]
 // Release gives back a snapshot taken with Holder.Acquire.
 func (s *Snapshot) Release() {
 	if s.refs.Add(-1) == 0 {
-		if s.Drained != nil {
-			go s.Drained()
-		}
-		close(s.done)
+		go func() { // not on the request's goroutine: closing plugins may wait
+			if s.Drained != nil {
+				s.Drained()
+			}
+			close(s.done)
+		}()
 	}
 }
 
-// Done is closed once the snapshot has been replaced and drained.
+// Done is closed once the snapshot has been replaced, drained, and its Drained hook has returned.
 func (s *Snapshot) Done() <-chan struct{} { return s.done }
 
 // Holder publishes the current snapshot. The zero value holds nothing.
