@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -35,9 +36,10 @@ type Install func(guards pipeline.Guards, drained func()) <-chan struct{}
 
 // Live is the Pipeline of a running gateway: it builds guards from the config file's bindings and
 // the registry's with one guard.Loader (so a swap loads only versions that are new), self-tests
-// every registry binding with its config, and installs the result. Retired guards are closed
-// once drained.
+// every new or changed registry binding with its config (see selfTest), and installs the result.
+// Retired guards are closed once drained.
 type Live struct {
+	eng     *plugin.Engine
 	loader  *guard.Loader
 	install Install
 
@@ -49,7 +51,7 @@ type Live struct {
 
 // NewLive returns a Live that loads with eng and installs with install, starting from static.
 func NewLive(eng *plugin.Engine, install Install, static Static) *Live {
-	return &Live{loader: guard.NewLoader(eng), install: install, static: static}
+	return &Live{eng: eng, loader: guard.NewLoader(eng), install: install, static: static}
 }
 
 type liveChange struct {
@@ -87,18 +89,56 @@ func (l *Live) Prepare(ctx context.Context, active []Active) (Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Each registry binding's plugin, with that binding's config, must pass the golden vectors
-	// before it sees traffic.
-	for _, b := range g.Bindings() {
-		if !slices.ContainsFunc(active, func(a Active) bool { return a.Binding.Name == b.Name }) {
-			continue
-		}
-		if err := SelfTest(ctx, b.Plugin, b.Config); err != nil {
-			g.Close(ctx)
-			return nil, fmt.Errorf("binding %s: %w", b.Name, err)
-		}
+	if err := l.selfTest(ctx, g, active); err != nil {
+		g.Close(ctx)
+		return nil, err
 	}
 	return &liveChange{l: l, g: g}, nil
+}
+
+// selfTest runs the golden vectors on each registry binding of g with that binding's config,
+// before it sees traffic. A binding that runs now with the same plugin and config passed when it
+// was bound and is not tested again. A plugin version that serves traffic now is tested on a
+// fresh copy, so that the test neither counts toward its circuit breaker (nor resets it) nor
+// replaces its warm instances, and a breaker opened by traffic does not refuse the change.
+func (l *Live) selfTest(ctx context.Context, g *guard.Guards, active []Active) error {
+	l.mu.Lock()
+	cur := l.current
+	l.mu.Unlock()
+	serving := map[*plugin.Plugin]bool{}
+	running := map[string]plugin.Binding{}
+	if cur != nil {
+		for _, b := range cur.Bindings() {
+			serving[b.Plugin] = true
+			running[b.Name] = b
+		}
+	}
+	sources := make(map[string]*guard.Source, len(active))
+	for i := range active {
+		sources[active[i].Binding.Name] = &active[i].Source
+	}
+	for _, b := range g.Bindings() {
+		src := sources[b.Name]
+		if src == nil { // the config file's
+			continue
+		}
+		if old, ok := running[b.Name]; ok && old.Plugin == b.Plugin && bytes.Equal(old.Config, b.Config) {
+			continue
+		}
+		p := b.Plugin
+		if serving[p] {
+			cp, err := l.eng.Load(ctx, src.Wasm, src.Spec)
+			if err != nil {
+				return fmt.Errorf("binding %s: loading a copy of %s to self-test: %w", b.Name, p.ID(), err)
+			}
+			defer cp.Close(context.Background())
+			p = cp
+		}
+		if err := SelfTest(ctx, p, b.Config); err != nil {
+			return fmt.Errorf("binding %s: %w", b.Name, err)
+		}
+	}
+	return nil
 }
 
 func (c *liveChange) Commit() {

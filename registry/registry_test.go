@@ -13,6 +13,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/portcullis-mcp/portcullis/abi"
 	"github.com/portcullis-mcp/portcullis/host/config"
 	"github.com/portcullis-mcp/portcullis/host/gateway"
 	"github.com/portcullis-mcp/portcullis/host/plugin"
@@ -329,5 +330,81 @@ func TestRegistry_Restart(t *testing.T) {
 	}
 	if st, _ := r2.reg.State(); st.ETag() != wantState.ETag() {
 		t.Errorf("revision %s, want %s", st.ETag(), wantState.ETag())
+	}
+}
+
+// livePlugin returns the loaded plugin of the running binding called name.
+func (r *rig) livePlugin(t testing.TB, name string) *plugin.Plugin {
+	t.Helper()
+	snap := r.gw.Pipeline().Acquire()
+	defer snap.Release()
+	if snap.Guards != nil {
+		for _, b := range snap.Guards.(interface{ Bindings() []plugin.Binding }).Bindings() {
+			if b.Name == name {
+				return b.Plugin
+			}
+		}
+	}
+	t.Fatalf("binding %s is not running (%s)", name, r.running())
+	return nil
+}
+
+// The bind-time self-test of a plugin version that serves traffic runs on a copy: its failures
+// do not open the running version's circuit breaker, and a breaker opened by traffic does not make
+// changes to other bindings fail.
+func TestRegistry_SelfTestSparesLiveBreaker(t *testing.T) {
+	ctx := context.Background()
+	r := openRig(t, t.TempDir(), Options{})
+	script := fixture(t, "script.wasm")
+	m := manifest("script", "1.0.0", guards, `"config":{"type":"string"}`, `"timeout_ms":1000`)
+	if _, err := r.reg.Upload(ctx, Upload{Wasm: script, Manifest: m}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.reg.PutBinding(ctx, Binding{Name: "s", Plugin: "script", Config: []byte(`"L"`)}, "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := r.livePlugin(t, "s")
+	before := live.Stats() // its own self-test, before it ran
+	// Far more failed self-tests than the breaker allows in a row (5): a new binding of the live
+	// version, and a change of the live binding's config.
+	for i := range 8 {
+		b := Binding{Name: "t", Plugin: "script", Config: []byte(`"T"`)}
+		if i%2 == 1 {
+			b.Name = "s"
+		}
+		if _, err := r.reg.PutBinding(ctx, b, "", "test"); CodeOf(err) != CodeSelfTest {
+			t.Fatalf("bind %s with a trapping config: %v", b.Name, err)
+		}
+	}
+	if s := live.Stats(); s != before || s.BreakerOpen {
+		t.Fatalf("self-tests counted on the running plugin: %+v", s)
+	}
+	if r.livePlugin(t, "s") != live {
+		t.Fatal("refused changes replaced the running plugin")
+	}
+
+	// Traffic opens the breaker of the running version...
+	in := abi.Input{Hook: abi.HookRequestGuard, Config: []byte(`"T"`), Frame: []byte(`{"jsonrpc":"2.0","id":1,"method":"ping"}`)}
+	var out abi.Verdict
+	for range 5 {
+		live.Call(ctx, &in, 0, &out)
+	}
+	if !live.Stats().BreakerOpen {
+		t.Fatalf("breaker closed after 5 traps: %+v", live.Stats())
+	}
+	// ...which neither blocks a change to another binding, nor is closed by it.
+	allow := fixture(t, "allow.wasm")
+	if _, err := r.reg.Upload(ctx, Upload{Wasm: allow, Manifest: manifest("g", "1.0.0", guards)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.reg.PutBinding(ctx, Binding{Name: "g", Plugin: "g"}, st.ETag(), "test"); err != nil {
+		t.Fatalf("a change beside a running plugin with an open breaker: %v", err)
+	}
+	if got := r.running(); got != "s=script@1.0.0,g=g@1.0.0" {
+		t.Fatalf("running %q", got)
+	}
+	if r.livePlugin(t, "s") != live || !live.Stats().BreakerOpen {
+		t.Fatalf("the running plugin was replaced or its breaker reset: %+v", live.Stats())
 	}
 }

@@ -33,7 +33,7 @@ const usage = `Portcullis: a gateway for the Model Context Protocol.
 
 Usage:
   portcullis serve [--config FILE] [--listen ADDR] [--data DIR]
-  portcullis plugin COMMAND     push, list, bind, unbind, rollback plugins through the admin API
+  portcullis plugin COMMAND     push, list, bind, unbind, rollback, delete plugins (admin API); keygen
   portcullis bench [flags]      MCP load generator (portcullis bench --help)
   portcullis version
 

@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/portcullis-mcp/portcullis/host/admin"
@@ -26,6 +28,8 @@ const pluginUsage = `Usage: portcullis plugin COMMAND [flags]
        [--on-failure fail-closed|fail-open] [--order N]       create or change a binding (live)
   unbind BINDING                                             remove a binding (live)
   rollback BINDING                                           bind the version it had before (live)
+  delete NAME@VERSION                                        delete a stored version (refused while
+                                                             bound or a rollback target)
   keygen --out KEYFILE                                       make an ed25519 signing key; prints the public key
 
 Every command but keygen takes --admin URL (default $PORTCULLIS_ADMIN_URL or
@@ -43,9 +47,15 @@ func pluginMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Usage = func() { fmt.Fprint(stderr, pluginUsage) }
 	adminURL := fs.String("admin", envOr("PORTCULLIS_ADMIN_URL", "http://127.0.0.1:9090"), "admin API URL")
 	fail := func(err error) int {
-		if e, ok := err.(*registry.Error); ok {
+		var e *registry.Error
+		switch {
+		case errors.As(err, &e) && e.Code == "unauthorized":
+			fmt.Fprintf(stderr, "portcullis: %s: %s (the CLI sends $PORTCULLIS_ADMIN_TOKEN; it must be the gateway's admin.token)\n", e.Code, e.Message)
+		case errors.As(err, &e):
 			fmt.Fprintf(stderr, "portcullis: %s: %s\n", e.Code, e.Message)
-		} else {
+		case errors.Is(err, syscall.ECONNREFUSED):
+			fmt.Fprintf(stderr, "portcullis: %v\n(is the gateway running with an admin: section and a token? --admin or $PORTCULLIS_ADMIN_URL names its admin listener)\n", err)
+		default:
 			fmt.Fprintf(stderr, "portcullis: %v\n", err)
 		}
 		return 1
@@ -70,6 +80,10 @@ func pluginMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	client := func() *admin.Client {
 		return &admin.Client{URL: *adminURL, Token: os.Getenv("PORTCULLIS_ADMIN_TOKEN")}
+	}
+	if adminCommands[cmd] && os.Getenv("PORTCULLIS_ADMIN_TOKEN") == "" {
+		fmt.Fprintln(stderr, "portcullis: no admin token: set $PORTCULLIS_ADMIN_TOKEN to the gateway's admin.token")
+		return 1
 	}
 	switch cmd {
 	case "push":
@@ -226,6 +240,22 @@ func pluginMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			}
 		}
 		return 0
+	case "delete":
+		target, ok := parse()
+		if !ok || target == "" {
+			fmt.Fprint(stderr, pluginUsage)
+			return 2
+		}
+		name, version, _ := strings.Cut(target, "@")
+		if name == "" || version == "" {
+			fmt.Fprintf(stderr, "portcullis: plugin delete takes NAME@VERSION, got %q\n", target)
+			return 2
+		}
+		if err := client().Delete(ctx, name, version); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "deleted %s@%s\n", name, version)
+		return 0
 	case "keygen":
 		out := fs.String("out", "", "file to write the private key to (hex, mode 0600)")
 		if _, ok := parse(); !ok || *out == "" {
@@ -245,6 +275,9 @@ func pluginMain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fmt.Fprintf(stderr, "portcullis: unknown plugin command %q\n\n%s", cmd, pluginUsage)
 	return 2
 }
+
+// adminCommands are the plugin commands that call the admin API.
+var adminCommands = map[string]bool{"push": true, "list": true, "bind": true, "unbind": true, "rollback": true, "delete": true}
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {

@@ -138,6 +138,13 @@ func (c *Client) Rollback(ctx context.Context, name string) (registry.State, err
 	return out, err
 }
 
+// Delete removes a stored plugin version. The API refuses built-ins and versions that a binding
+// uses or may roll back to (code bound).
+func (c *Client) Delete(ctx context.Context, name, version string) error {
+	_, err := c.do(ctx, "DELETE", "/v1/plugins/"+url.PathEscape(name)+"/"+url.PathEscape(version), nil, "", "", nil)
+	return err
+}
+
 // ParsePrivateKey reads an ed25519 private key written as hex or base64: the 32-byte seed or
 // the 64-byte key.
 func ParsePrivateKey(text []byte) (ed25519.PrivateKey, error) {
