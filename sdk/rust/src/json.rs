@@ -1,10 +1,10 @@
-//! Just enough JSON for guards: read the binding config into a [`Value`], find members of a
-//! frame without decoding the rest ([`member`]), visit every string of a frame with its raw
-//! position so that a guard can check it and splice a replacement in ([`strings`]), and write
-//! JSON strings ([`push_str`]).
+//! Just enough JSON for guards: read the binding config into a [`Value`] ([`parse`]), find
+//! members of a frame without decoding the rest ([`member`], [`path`], [`string`]), visit every
+//! string of a frame with its raw position so that a guard can check it and splice a
+//! replacement in ([`strings`]), and write JSON strings ([`push_str`]).
 //!
-//! Frames come from the host already parsed as JSON; these functions never panic on bad input
-//! and answer `None` or stop early instead.
+//! Frames come from the host already checked as JSON-RPC; these functions never panic on bad
+//! input and answer `None` or stop early instead.
 
 use std::borrow::Cow;
 
@@ -193,14 +193,13 @@ impl<'a> Parser<'a> {
 /// The index just past the string that starts with the quote at `start`.
 fn string_end(b: &[u8], start: usize) -> Option<usize> {
     let mut i = start + 1;
-    while i < b.len() {
-        match b[i] {
-            b'"' => return Some(i + 1),
-            b'\\' => i += 2,
-            _ => i += 1,
+    loop {
+        i += crate::bytes::find_either(b.get(i..)?, b'"', b'\\')?;
+        if b[i] == b'"' {
+            return Some(i + 1);
         }
+        i += 2;
     }
-    None
 }
 
 /// The end of the value (string, number, literal, object or array) starting at `start`.
@@ -210,8 +209,8 @@ fn value_end(b: &[u8], start: usize) -> Option<usize> {
         b'{' | b'[' => {
             let mut depth = 0usize;
             let mut i = start;
-            while i < b.len() {
-                match b[i] {
+            loop {
+                match *b.get(i)? {
                     b'"' => {
                         i = string_end(b, i)?;
                         continue;
@@ -227,7 +226,6 @@ fn value_end(b: &[u8], start: usize) -> Option<usize> {
                 }
                 i += 1;
             }
-            None
         }
         _ => {
             let mut i = start;
@@ -259,33 +257,37 @@ pub fn unescape(raw: &[u8]) -> Option<Cow<'_, str>> {
             'b' => out.push('\u{8}'),
             'f' => out.push('\u{c}'),
             'u' => {
-                let hex = |chars: &mut std::str::Chars| -> Option<u32> {
-                    let h: String = chars.by_ref().take(4).collect();
-                    if h.len() != 4 {
-                        return None;
-                    }
-                    u32::from_str_radix(&h, 16).ok()
-                };
-                let hi = hex(&mut chars)?;
-                let code = if (0xD800..0xDC00).contains(&hi) {
+                let hi = hex4(chars.as_str())?;
+                chars = chars.as_str()[4..].chars();
+                // A high surrogate pairs with a following \uDC00-\uDFFF; anything else is
+                // U+FFFD, as Go's decoder has it, and the next escape stands on its own.
+                if (0xD800..0xDC00).contains(&hi) {
                     let rest = chars.as_str();
-                    if !rest.starts_with("\\u") {
-                        0xFFFD
-                    } else {
-                        chars.next();
-                        chars.next();
-                        let lo = hex(&mut chars)?;
-                        0x10000 + ((hi - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF)
+                    let lo = rest.strip_prefix("\\u").and_then(hex4);
+                    match lo {
+                        Some(lo) if (0xDC00..0xE000).contains(&lo) => {
+                            chars = rest[6..].chars();
+                            out.push(char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)).unwrap_or('\u{FFFD}'));
+                        }
+                        _ => out.push('\u{FFFD}'),
                     }
                 } else {
-                    hi
-                };
-                out.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
+                    out.push(char::from_u32(hi).unwrap_or('\u{FFFD}'));
+                }
             }
             other => out.push(other),
         }
     }
     Some(Cow::Owned(out))
+}
+
+/// The value of the 4 hex digits `s` starts with.
+fn hex4(s: &str) -> Option<u32> {
+    let h = s.as_bytes().get(..4)?;
+    if !h.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u32::from_str_radix(&s[..4], 16).ok()
 }
 
 /// Appends `s` as a JSON string, quotes included.
@@ -306,28 +308,86 @@ pub fn push_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// The raw text of the member `key` of the object `obj` (e.g. the frame), and where it starts
-/// in `obj`. Only the object's own members are looked at.
+/// in `obj`. Only the object's own members are looked at. Keys compare decoded (`"k\u0065y"` is
+/// `key`), and a repeated key answers its last value: that is the one a server's JSON decoder
+/// (Go, JavaScript, Python) acts on, so a guard checking the first could be fooled. `None` when
+/// `obj` is not an object, has no such member, or is not valid JSON up to its end.
 pub fn member<'a>(obj: &'a [u8], key: &str) -> Option<(usize, &'a [u8])> {
-    let mut i = obj.iter().position(|&b| !b.is_ascii_whitespace())?;
-    if obj[i] != b'{' {
+    let mut found = None;
+    let mut i = skip_ws(obj, 0);
+    if obj.get(i) != Some(&b'{') {
         return None;
     }
-    i += 1;
+    i = skip_ws(obj, i + 1);
+    if obj.get(i) == Some(&b'}') {
+        return None;
+    }
     loop {
-        i += obj[i..].iter().position(|&b| !b.is_ascii_whitespace() && b != b',')?;
-        if obj[i] != b'"' {
+        if obj.get(i) != Some(&b'"') {
             return None;
         }
         let kend = string_end(obj, i)?;
         let k = &obj[i + 1..kend - 1];
-        i = kend + obj[kend..].iter().position(|&b| b == b':')? + 1;
-        i += obj[i..].iter().position(|&b| !b.is_ascii_whitespace())?;
-        let vend = value_end(obj, i)?;
-        if k == key.as_bytes() {
-            return Some((i, &obj[i..vend]));
+        i = skip_ws(obj, kend);
+        if obj.get(i) != Some(&b':') {
+            return None;
         }
-        i = vend;
+        i = skip_ws(obj, i + 1);
+        let vend = value_end(obj, i)?;
+        if vend == i {
+            return None;
+        }
+        if key_is(k, key) {
+            found = Some((i, &obj[i..vend]));
+        }
+        i = skip_ws(obj, vend);
+        match obj.get(i) {
+            Some(b',') => i = skip_ws(obj, i + 1),
+            Some(b'}') => return found,
+            _ => return None,
+        }
     }
+}
+
+/// Follows [`member`] through nested objects: `path(frame, &["params", "arguments"])` is the
+/// raw text of `params.arguments` and where it starts in `obj`.
+pub fn path<'a>(obj: &'a [u8], keys: &[&str]) -> Option<(usize, &'a [u8])> {
+    let mut at = (0, obj);
+    for key in keys {
+        let (start, v) = member(at.1, key)?;
+        at = (at.0 + start, v);
+    }
+    Some(at)
+}
+
+/// Decodes a raw JSON string value, quotes included (as [`member`] returns it); `None` when
+/// `raw` is not exactly one string.
+///
+/// ```
+/// let frame = br#"{"method":"tools/call"}"#;
+/// let method = portcullis::json::member(frame, "method").and_then(|(_, m)| portcullis::json::string(m));
+/// assert_eq!(method.as_deref(), Some("tools/call"));
+/// ```
+pub fn string(raw: &[u8]) -> Option<Cow<'_, str>> {
+    if raw.first() != Some(&b'"') || string_end(raw, 0) != Some(raw.len()) {
+        return None;
+    }
+    unescape(&raw[1..raw.len() - 1])
+}
+
+fn key_is(raw: &[u8], key: &str) -> bool {
+    if raw.contains(&b'\\') {
+        unescape(raw).map_or(false, |k| k == key)
+    } else {
+        raw == key.as_bytes()
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
 }
 
 /// A string met by [`strings`].
@@ -437,5 +497,32 @@ mod tests {
         let mut out = Vec::new();
         push_str(&mut out, "a\"b\\\n\u{1}");
         assert_eq!(out, b"\"a\\\"b\\\\\\n\\u0001\"".to_vec());
+    }
+
+    #[test]
+    fn members_resist_escapes_and_repeats() {
+        // A server decodes the escaped key and keeps the last copy: so must a guard.
+        let f = br#"{"params":{"name":"x","arguments":{"cmd":"ls"},"argu\u006dents":{"cmd":"rm -rf /"}}}"#;
+        assert_eq!(path(f, &["params", "arguments"]).unwrap().1, br#"{"cmd":"rm -rf /"}"#);
+        let (at, v) = path(f, &["params", "name"]).unwrap();
+        assert_eq!(&f[at..at + v.len()], br#""x""#);
+        assert_eq!(member(br#" { "a" : 1 , "a" : [2] } "#, "a").unwrap().1, b"[2]");
+        for bad in [&b"{"[..], b"{\"a\"}", b"{\"a\":}", b"{\"a\":1,}", b"{\"a\":1 \"b\":2}", b"[1]", b""] {
+            assert!(member(bad, "a").is_none(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(string(br#""tools\/call""#).as_deref(), Some("tools/call"));
+        assert!(string(br#""a" "#).is_none() && string(b"1").is_none() && string(br#""a"#).is_none());
+    }
+
+    #[test]
+    fn unescapes_like_go() {
+        let u = |s: &[u8]| unescape(s).map(|c| c.into_owned());
+        assert_eq!(u(br"\ud83d\ude00 \u00e9\n").as_deref(), Some("\u{1f600} \u{e9}\n"));
+        assert_eq!(u(br"\ud83dx").as_deref(), Some("\u{fffd}x"));
+        assert_eq!(u(br"\ud83d\u0041").as_deref(), Some("\u{fffd}A"));
+        assert_eq!(u(br"\ude00").as_deref(), Some("\u{fffd}"));
+        assert_eq!(u(br"\u+041"), None);
+        assert_eq!(u(br"\u00"), None);
+        assert_eq!(u(b"\xff"), None);
     }
 }
