@@ -35,6 +35,9 @@ func TestDecode_Kinds(t *testing.T) {
 		{"duplicate id", `{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`, KindInvalid, "", "", "", ErrInvalid},
 		{"duplicate tool name", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"safe","arguments":{},"name":"delete_all"}}`, KindInvalid, "", "", "", ErrInvalid},
 		{"result and error", `{"jsonrpc":"2.0","id":1,"result":{},"error":{}}`, KindInvalid, "", "", "", ErrInvalid},
+		{"escaped duplicate tool name", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"safe","arguments":{},"na\u006de":"delete_all"}}`, KindInvalid, "", "", "", ErrInvalid},
+		{"escaped duplicate method", `{"jsonrpc":"2.0","id":1,"method":"ping","\u006dethod":"tools/call"}`, KindInvalid, "", "", "", ErrInvalid},
+		{"bad escape in a key", `{"jsonrpc":"2.0","id":1,"method":"ping","\q":1}`, KindInvalid, "", "", "", ErrParse},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

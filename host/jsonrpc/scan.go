@@ -1,6 +1,9 @@
 package jsonrpc
 
-import "errors"
+import (
+	"bytes"
+	"errors"
+)
 
 // errSyntax is returned by the scanner for any malformed JSON; callers map it to a parse error.
 var errSyntax = errors.New("invalid json")
@@ -188,6 +191,13 @@ func eachMember(b []byte, i, depth int, fn func(key []byte, start, end int) erro
 			return 0, err
 		}
 		key := b[i+1 : keyEnd-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			// Members are matched by their decoded names, as the server's parser will read them:
+			// otherwise "na\u006de" would slip past the duplicate check beside "name".
+			if key, err = unquoteKey(b[i:keyEnd]); err != nil {
+				return 0, err
+			}
+		}
 		i = skipSpace(b, keyEnd)
 		if i >= len(b) || b[i] != ':' {
 			return 0, errSyntax
@@ -215,4 +225,14 @@ func eachMember(b []byte, i, depth int, fn func(key []byte, start, end int) erro
 			return 0, errSyntax
 		}
 	}
+}
+
+// unquoteKey decodes a quoted member name that has escapes (rare: encoders escape no ASCII
+// letters).
+func unquoteKey(raw []byte) ([]byte, error) {
+	key, ok := Unquote(raw)
+	if !ok {
+		return nil, errSyntax
+	}
+	return key, nil
 }
