@@ -18,6 +18,7 @@ run:
 npm-deps:
 	cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	cd host/internal/conformance/testdata && npm ci --no-audit --no-fund --loglevel=error
+	cd sdk/assemblyscript && npm ci --no-audit --no-fund --loglevel=error
 
 test: npm-deps vet
 	$(GO) test -race -count=1 -timeout 15m ./...

@@ -1,0 +1,2 @@
+// Package entry: `import { onRequest, block } from "@portcullis/sdk"`.
+export * from "./assembly/index";
