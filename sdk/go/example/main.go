@@ -42,7 +42,13 @@ func guardRequest(c *portcullis.Call) portcullis.Verdict {
 	if err := json.Unmarshal(c.Frame, &req); err != nil || req.Method != "tools/call" {
 		return portcullis.Allow()
 	}
-	args := bytes.ToLower(req.Params.Arguments)
+	// Decoded and encoded again, so that JSON escapes ("rm \u002drf") cannot hide a phrase.
+	var decoded any
+	if err := json.Unmarshal(req.Params.Arguments, &decoded); err != nil {
+		return portcullis.Allow()
+	}
+	normal, _ := json.Marshal(decoded)
+	args := bytes.ToLower(normal)
 	for _, phrase := range cfg.Deny {
 		if bytes.Contains(args, bytes.ToLower([]byte(phrase))) {
 			portcullis.Logf(portcullis.Warn, "blocked %s on %s: %q", c.Tool, c.Server, phrase)
