@@ -15,7 +15,7 @@ import (
 	"github.com/portcullis-mcp/portcullis/abi"
 )
 
-//go:embed */manifest.json
+//go:embed */manifest.json */plugin.wasm
 var files embed.FS
 
 // Builtin is one built-in plugin.
