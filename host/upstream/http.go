@@ -208,7 +208,7 @@ func NewFastClient(connectTimeout time.Duration) *fasthttp.Client {
 		NoDefaultUserAgentHeader: true,
 		StreamResponseBody:       true,
 		MaxConnsPerHost:          1024,
-		MaxIdleConnDuration:      10 * time.Second, // under common server keep-alive limits
+		MaxIdleConnDuration:      4 * time.Second, // under Node.js's 5 s keep-alive, the shortest common one
 		MaxResponseBodySize:      maxFrame,
 		DisablePathNormalizing:   true,
 		Dial: func(addr string) (net.Conn, error) {
