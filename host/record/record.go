@@ -48,10 +48,20 @@ type Queue struct {
 	wg      sync.WaitGroup
 	log     *slog.Logger
 	sink    func(record []byte)
+
+	// Owned by the storer goroutine: what the last warning about dropped records reported.
+	warned   int64
+	warnedAt time.Time
 }
 
-// NewQueue starts the writer. db may be nil, in which case records are not stored. sink, when
-// not nil, receives each record as JSON after it is written (the audit-sink plugins).
+// dropWarnEvery spaces out the warnings about dropped records, so a sustained overload logs a
+// line every few seconds rather than one per batch.
+const dropWarnEvery = 10 * time.Second
+
+// NewQueue starts the writer. size records can wait in the queue, and while a write is slow the
+// writer holds up to backlogFactor times as many more. db may be nil, in which case records are
+// not stored. sink, when not nil, receives each record as JSON after it is written (the
+// audit-sink plugins).
 func NewQueue(db *badger.DB, size int, log *slog.Logger, sink func(record []byte)) *Queue {
 	q := &Queue{db: db, ch: make(chan Record, size), log: log, sink: sink}
 	q.wg.Add(1)
@@ -77,26 +87,102 @@ func (q *Queue) Close() {
 	q.wg.Wait()
 }
 
+// maxBatch is the most records one write to the database covers.
+const maxBatch = 256
+
+// backlogFactor sizes the writer's backlog: while a write is slow (the value log's files are
+// synced to disk as each one fills, which a busy disk can stretch to hundreds of milliseconds),
+// the writer keeps taking records off the queue, up to backlogFactor times the queue's size of
+// them, so that a stall fills the backlog rather than the queue. The memory is taken only then.
+const backlogFactor = 3
+
+// run takes records off the queue into batches and hands each to the storer as soon as the
+// storer is free; batches wait, oldest first, in a bounded backlog meanwhile.
 func (q *Queue) run() {
 	defer q.wg.Done()
-	batch := make([]Record, 0, 256)
-	for r := range q.ch {
-		batch = append(batch[:0], r)
-		// Take whatever else is already waiting, so one write covers a burst.
-	more:
-		for len(batch) < cap(batch) {
+	maxBatches := backlogBatches(cap(q.ch))
+	work := make(chan []Record) // unbuffered: a batch leaves when the storer is free
+	free := make(chan []Record, 4)
+	stored := make(chan struct{})
+	go func() {
+		defer close(stored)
+		for b := range work {
+			q.write(b)
+			q.warnDropped(false)
+			clear(b)
 			select {
-			case r, ok := <-q.ch:
-				if !ok {
-					break more
-				}
-				batch = append(batch, r)
+			case free <- b[:0]: // for reuse; the rest go to the garbage collector
 			default:
-				break more
 			}
 		}
-		q.write(batch)
+	}()
+
+	var waiting [][]Record // oldest first; only the last one still grows
+	add := func(r Record) {
+		if n := len(waiting); n == 0 || len(waiting[n-1]) == maxBatch {
+			waiting = append(waiting, newBatch(free))
+		}
+		last := len(waiting) - 1
+		waiting[last] = append(waiting[last], r)
 	}
+	in := q.ch
+	for in != nil || len(waiting) > 0 {
+		take := in
+		if n := len(waiting); n == maxBatches && len(waiting[n-1]) == maxBatch {
+			take = nil // backlog full: what overflows the queue is dropped
+		}
+		// Take what is already waiting first, so that one write covers a burst.
+		if len(take) > 0 {
+			add(<-take)
+			continue
+		}
+		var out chan []Record
+		var head []Record
+		if len(waiting) > 0 {
+			out, head = work, waiting[0]
+		}
+		select {
+		case r, ok := <-take:
+			if !ok {
+				in = nil
+				continue
+			}
+			add(r)
+		case out <- head:
+			waiting[0] = nil
+			waiting = waiting[1:]
+		}
+	}
+	close(work)
+	<-stored
+	q.warnDropped(true)
+}
+
+// backlogBatches is how many batches the writer holds at most for a queue of size records.
+func backlogBatches(size int) int { return max(1, (backlogFactor*size+maxBatch-1)/maxBatch) }
+
+// newBatch returns an empty batch, reusing a written one if there is one.
+func newBatch(free chan []Record) []Record {
+	select {
+	case b := <-free:
+		return b
+	default:
+		return make([]Record, 0, maxBatch)
+	}
+}
+
+// warnDropped logs how many records a full queue has cost since the last warning: the first loss
+// at once, then at most once per dropWarnEvery, and whatever is left when the queue closes.
+func (q *Queue) warnDropped(final bool) {
+	n := q.dropped.Load()
+	if n == q.warned || q.log == nil {
+		return
+	}
+	if !final && time.Since(q.warnedAt) < dropWarnEvery {
+		return
+	}
+	q.log.Warn("records dropped: queue full", "dropped", n-q.warned, "total", n)
+	q.warned, q.warnedAt = n, time.Now()
 }
 
 func (q *Queue) write(batch []Record) {
