@@ -1,0 +1,9 @@
+//go:build !unix
+
+package promptinjection_test
+
+import "testing"
+
+func cpuTime() int64 { return 0 }
+
+func reportCPU(*testing.B, int64) {}
