@@ -15,25 +15,24 @@ import (
 )
 
 // Open opens (or creates) the database in dir with settings sized for a gateway whose bulk is the
-// call records: small, write-once values arriving at thousands per second and read back rarely.
+// call records: small, write-once values arriving at thousands per second and rarely read.
 //
-// Memory is what these settings are about. Badger builds each table in Go heap buffers (ristretto's
-// z.Calloc is plain make without jemalloc) that a pool of up to eight keeps for reuse while writes go
-// on, each grown to the largest table it has built; with the values inside the LSM tree, a few
-// 10 s runs at 12k calls/s held 200-500 MiB of them. Here the values go to the value log, which is
-// append-only and never rewritten for records, so the tree holds only keys and value pointers
-// (about 60 bytes a record instead of about 500): memtables fill and flush 8x less data, tables
-// and compactions are 8x smaller, and so are the buffers that build them. Together with small
-// memtables and two compactors, the process stays at 30-60 MiB of private memory at that rate
-// however long it runs; see bench/README.md for the measurements. The files themselves are
-// memory-mapped, so pages written show in resident memory as page cache the kernel can reclaim.
+// The settings are about memory. Badger builds tables in Go heap buffers (ristretto's z.Calloc is
+// a plain make without the jemalloc build tag), and a pool keeps up to eight of them for reuse
+// while writes go on, each as big as the largest table it has built. With the records' values in
+// the LSM tree, those buffers took the gateway's private memory to 600-800 MiB under sustained
+// load. Here values go to the value log, which records only ever append to, so the tree holds
+// keys and value pointers, about 40 bytes a record instead of about 500: memtables, tables,
+// compactions and their buffers are ten times smaller, and private memory stays under 100 MiB
+// however long the load lasts (bench/README.md has the measurements). Badger memory-maps its
+// files, so the pages it writes also show in resident memory, as page cache the kernel can reclaim.
 func Open(dir string, log *slog.Logger) (*badger.DB, error) {
 	opts := badger.DefaultOptions(dir).
 		WithLogger(badgerLog{log}).
 		// Values of 64 bytes and more (every record, plugin modules) go to the value log.
 		WithValueThreshold(64).
-		// 4 MiB memtables (about 5 MiB of arena each): a flush every few seconds at 12k records/s;
-		// at most three wait for their flush before writes block, about 20 MiB at worst. The
+		// 4 MiB memtables (about 5 MiB of arena each): a flush every few seconds at 12k records/s,
+		// and about 25 MiB at worst with three waiting for their flush, when writes block. The
 		// largest value kept in the tree must stay under 15% of this, so ValueThreshold goes with it.
 		WithMemTableSize(memTableSize).
 		WithNumMemtables(3).
@@ -42,6 +41,9 @@ func Open(dir string, log *slog.Logger) (*badger.DB, error) {
 		WithNumCompactors(2).
 		// Keys and pointers gain little from compression, and it doubles the build buffers.
 		WithCompression(options.None).
+		// Badger syncs each value log file to disk when it is full, blocking writes meanwhile
+		// (up to a few hundred milliseconds on a busy disk, about every 10 s at 12k records/s); the
+		// record writer's backlog covers that.
 		WithValueLogFileSize(64 << 20).
 		WithNumVersionsToKeep(1).
 		WithBlockCacheSize(32 << 20)
