@@ -12,13 +12,24 @@ shift || true
 export RUSTC="${RUSTC:-/usr/bin/rustc}"
 cargo="${CARGO:-/usr/bin/cargo}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$here/target}"
-export RUSTFLAGS="--remap-path-prefix=$repo=portcullis --remap-path-prefix=$CARGO_TARGET_DIR=target"
+# Cargo hashes each crate's source path into its symbols, which orders the module's functions, so
+# the sources are built from one fixed path whatever the checkout's (a lock keeps builds apart).
+src=/tmp/portcullis-plugins-src
+exec 9>"$src.lock"
+flock 9
+rm -rf "$src"
+mkdir -p "$src/sdk"
+cp -r "$repo/sdk/rust" "$src/sdk/rust"
+rm -rf "$src/sdk/rust/target"
+mkdir -p "$src/plugins"
+tar -C "$here" --exclude=./target -cf - . | tar -C "$src/plugins" -xf -
+export RUSTFLAGS="--remap-path-prefix=$src=portcullis --remap-path-prefix=$CARGO_TARGET_DIR=target"
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
   for m in "$here"/*/Cargo.toml; do names+=("$(basename "$(dirname "$m")")"); done
 fi
 for name in "${names[@]}"; do
-  (cd "$here/$name" && "$cargo" build --quiet --release)
+  (cd "$src/plugins/$name" && "$cargo" build --quiet --release)
   crate="$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$here/$name/Cargo.toml" | head -1 | tr - _)"
   mkdir -p "$out/$name"
   cp "$CARGO_TARGET_DIR/wasm32-wasi/release/$crate.wasm" "$out/$name/plugin.wasm"
