@@ -234,7 +234,8 @@ unsafe fn blocks_simd(t: &[u8], raw: bool, a: &Anchors, early: bool, mask: &mut 
         let starts = l & !((l << 1) | carry_l) & ((l >> 1) | 0x8000);
         carry_l = (l >> 15) & 1;
         carry_b = (bs >> 15) & 1;
-        let mut special = (u8x16_bitmask(v128_or(v128_or(i8x16_lt(v, i8x16_splat(0)), u8x16_eq(v, bang)), u8x16_eq(v, lt))) as u32 & 0xffff) | bs;
+        let mut special =
+            (u8x16_bitmask(v128_or(v128_or(i8x16_lt(v, i8x16_splat(0)), u8x16_eq(v, bang)), u8x16_eq(v, lt))) as u32 & 0xffff) | bs;
         while special != 0 {
             *mask |= special_at(t, i + special.trailing_zeros() as usize, raw, a);
             special &= special - 1;
@@ -306,7 +307,9 @@ fn special_at(t: &[u8], q: usize, raw: bool, a: &Anchors) -> u64 {
             // Hidden text in tag characters, or a word split by an invisible character: every
             // rule may match once they are gone.
             Some(true) => a.all | NORMALIZE,
-            Some(false) if q > 0 && t[q - 1].is_ascii_alphabetic() || at(if c == 0xC2 { 2 } else { 3 }).is_ascii_alphabetic() => a.all | NORMALIZE,
+            Some(false) if q > 0 && t[q - 1].is_ascii_alphabetic() || at(if c == 0xC2 { 2 } else { 3 }).is_ascii_alphabetic() => {
+                a.all | NORMALIZE
+            }
             Some(false) => NORMALIZE,
             None => 0,
         },

@@ -146,7 +146,7 @@ pub const RULES: &[Rule] = &[
         id: "exfil_param",
         weight: 0.4,
         anchors: &["param", "argument", "arg", "args", "sidenote", "field"],
-        pattern: r"\b(?:pass|put|include|insert|add|send|provide|append|embed|encode|attach)\b(?: \S+){0,4} (?:content|contents|text|value|output|data|result)s?\b(?: \S+){0,4} (?:as|in|into|inside|within|via|through) (?:the |a |an |its |this |that )?(?:\S+ )?(?:parameter|argument|param|arg|sidenote|field)s?\b",
+        pattern: r#"\b(?:pass|put|include|insert|add|send|provide|append|embed|encode|attach)\b(?: \S+){0,4} (?:content|contents|text|value|output|data|result)s?\b(?: \S+){0,4} (?:as|in|into|inside|within|via|through) (?:the |a |an |its |this |that )?(?:\S+ )?['"`]?(?:parameter|argument|param|arg|sidenote|field)s?\b"#,
     },
     Rule {
         id: "send_to_url",
