@@ -5,7 +5,7 @@
 mod checks;
 mod config;
 mod scan;
-mod walk;
+
 
 use config::{Action, Config};
 use portcullis::{json, Call, Direction, Verdict};

@@ -7,7 +7,7 @@
 //! `\u003cjohn@acme.com\u003e` an address between angle brackets.
 
 use crate::checks;
-use crate::walk::hex4;
+use walk::hex4;
 
 /// Built-in rule numbers, in the order of [`RULES`].
 pub const EMAIL: usize = 0;

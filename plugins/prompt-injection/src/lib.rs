@@ -7,7 +7,7 @@ mod config;
 mod prefilter;
 mod rules;
 mod text;
-mod walk;
+
 
 use config::{Action, Config};
 use portcullis::{json, Call, Verdict};
